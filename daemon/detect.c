@@ -1,0 +1,134 @@
+/* Codec and format detection (see detect.h). */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "detect.h"
+#include "input.h"
+
+#define SNIFF_BYTES (64 * 1024)
+
+static int names_list(char *buf, size_t len, bool codecs)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	if (codecs) {
+		for (const struct codec_ops *const *c = codec_list(); *c; c++)
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s",
+			                        off ? ", " : "", (*c)->name);
+	} else {
+		for (const struct format_ops *const *f = format_list(); *f; f++)
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s",
+			                        off ? ", " : "", (*f)->name);
+	}
+	return 0;
+}
+
+static int explicit_codec(const struct rowd_open_spec *spec, const struct codec_ops **codec,
+                          struct rowd_error *err)
+{
+	char known[256];
+
+	*codec = codec_find(spec->codec, spec->codec_len);
+	if (*codec)
+		return 0;
+	names_list(known, sizeof known, true);
+	return rowd_error_set(err, ROWD_EINVAL, "unknown codec '%.*s' (known: %s)",
+	                      (int)(spec->codec_len > 32 ? 32 : spec->codec_len), spec->codec, known);
+}
+
+static int explicit_format(const struct rowd_open_spec *spec, const struct format_ops **fmt,
+                           struct rowd_error *err)
+{
+	char known[256];
+
+	*fmt = format_find(spec->format, spec->format_len);
+	if (*fmt)
+		return 0;
+	names_list(known, sizeof known, false);
+	return rowd_error_set(err, ROWD_EINVAL, "unknown format '%.*s' (known: %s)",
+	                      (int)(spec->format_len > 32 ? 32 : spec->format_len), spec->format, known);
+}
+
+/* The client path as a C string, for extension matching. */
+static void path_cstr(const char *path, size_t len, char *buf, size_t cap)
+{
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(buf, path, len);
+	buf[len] = 0;
+}
+
+static int sniff_format(int fd, const struct codec_ops *codec, const struct rowd_open_spec *spec,
+                        size_t max_buf, const struct format_ops **fmt, struct rowd_error *err)
+{
+	struct input in;
+	int rc = 0;
+
+	if (input_open(&in, fd, codec, spec->codec_options, max_buf, err) < 0) {
+		input_close(&in);
+		return -1;
+	}
+	while (input_avail(&in) < SNIFF_BYTES && !in.eof) {
+		if (input_fill(&in, err) < 0) {
+			input_close(&in);
+			return -1;
+		}
+	}
+	*fmt = format_by_content(input_ptr(&in), input_avail(&in));
+	if (!*fmt)
+		rc = rowd_error_set(err, ROWD_EFORMAT,
+		                    "cannot tell the format from the name or the content; "
+		                    "name it with the format field");
+	input_close(&in);
+	return rc;
+}
+
+int detect_read(int fd, const char *path, size_t path_len, const struct rowd_open_spec *spec,
+                size_t max_buf, const struct codec_ops **codec,
+                const struct format_ops **fmt, struct rowd_error *err)
+{
+	char name[PATH_MAX];
+
+	path_cstr(path, path_len, name, sizeof name);
+	if (spec->codec) {
+		if (explicit_codec(spec, codec, err) < 0)
+			return -1;
+	} else if (!(*codec = codec_by_extension(name))) {
+		unsigned char head[16];
+		struct rawin raw = { .fd = fd };
+		ssize_t n = rawin_read(&raw, head, sizeof head, err);
+
+		if (n < 0)
+			return -1;
+		*codec = codec_by_magic(head, (size_t)n);
+	}
+	if (spec->format)
+		return explicit_format(spec, fmt, err);
+	*fmt = format_by_extension(name);
+	if (*fmt)
+		return 0;
+	return sniff_format(fd, *codec, spec, max_buf, fmt, err);
+}
+
+int detect_write(const char *name, const struct rowd_open_spec *spec,
+                 const struct codec_ops **codec, const struct format_ops **fmt,
+                 struct rowd_error *err)
+{
+	if (spec->codec) {
+		if (explicit_codec(spec, codec, err) < 0)
+			return -1;
+	} else if (!(*codec = codec_by_extension(name))) {
+		*codec = codec_find("none", 4);
+	}
+	if (spec->format)
+		return explicit_format(spec, fmt, err);
+	*fmt = format_by_extension(name);
+	if (!*fmt)
+		return rowd_error_set(err, ROWD_EINVAL,
+		                      "cannot tell the format from the name; give the format field");
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* Choosing the codec and format of a file: an explicit name wins, then
+ * the file name's extensions, then the content (magic bytes for codecs,
+ * format probes over the decoded head). */
+#ifndef ROWD_DETECT_H
+#define ROWD_DETECT_H
+
+#include "codec.h"
+#include "format.h"
+#include "rowd_proto.h"
+
+/* For reading an open fd. */
+int detect_read(int fd, const char *path, size_t path_len, const struct rowd_open_spec *spec,
+                size_t max_buf, const struct codec_ops **codec,
+                const struct format_ops **fmt, struct rowd_error *err);
+/* For writing a new file: names only. */
+int detect_write(const char *name, const struct rowd_open_spec *spec,
+                 const struct codec_ops **codec, const struct format_ops **fmt,
+                 struct rowd_error *err);
+
+#endif

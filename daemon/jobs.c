@@ -1,0 +1,657 @@
+/* The work of each request, on a worker (see jobs.h). Strand-bound jobs
+ * own their handle's format/codec state while they run. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "detect.h"
+#include "jobs.h"
+#include "log.h"
+#include "paths.h"
+#include "server.h"
+#include "stats.h"
+#include "workers.h"
+
+/* Rows per format call during a counting pass. */
+#define COUNT_BATCH 4096
+
+struct job_env {
+	const struct roots *roots;
+	const struct rowd_limits *limits;
+};
+
+static void job_env(const struct rjob *rj, struct job_env *env)
+{
+	env->roots = &rj->conn->srv->roots;
+	env->limits = &rj->conn->srv->cfg.limits;
+}
+
+static int put_key(struct mpbuf *b, const char *k)
+{
+	return mpbuf_cstr(b, k);
+}
+
+static int pack_caps(struct mpbuf *b, unsigned caps)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ FMT_CAP_READ, "read" }, { FMT_CAP_WRITE, "write" }, { FMT_CAP_TOTALS, "totals" },
+		{ FMT_CAP_TABLES, "tables" }, { FMT_CAP_NESTED, "nested" }, { FMT_CAP_STREAM, "stream" },
+	};
+	size_t at = proto_array_open(b);
+	uint32_t n = 0;
+
+	if (at == (size_t)-1)
+		return -1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (caps & names[i].bit) {
+			if (mpbuf_cstr(b, names[i].name) < 0)
+				return -1;
+			n++;
+		}
+	proto_array_close(b, at, n);
+	return 0;
+}
+
+void handle_release_state(struct handle *h)
+{
+	if (h->fst) {
+		if (h->mode == 'w')
+			h->fmt->wr_close(h->fst);
+		else
+			h->fmt->rd_close(h->fst);
+		h->fst = NULL;
+	}
+	input_close(&h->in);
+	output_close(&h->out);
+	if (h->wf.fd >= 0 || h->wf.tmpname)
+		wfile_abort(&h->wf);
+	if (h->fd >= 0) {
+		close(h->fd);
+		h->fd = -1;
+	}
+}
+
+static int open_reader(struct handle *h, const struct job_env *env,
+                       const struct rowd_open_spec *spec, struct rowd_error *err)
+{
+	struct fmt_args a = { 0 };
+
+	h->fd = paths_open_read(env->roots, spec->path, spec->path_len, err);
+	if (h->fd < 0)
+		return -1;
+	if (detect_read(h->fd, spec->path, spec->path_len, spec, env->limits->row_bytes,
+	                &h->codec, &h->fmt, err) < 0)
+		return -1;
+	if (!h->fmt->rd_open)
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s cannot be read", h->fmt->name);
+	if (input_open(&h->in, h->fd, h->codec, spec->codec_options, env->limits->row_bytes, err) < 0)
+		return -1;
+	a.fmt = h->fmt;
+	a.in = &h->in;
+	a.options = spec->options;
+	a.limits = env->limits;
+	return h->fmt->rd_open(&a, &h->fst, err);
+}
+
+static int open_writer(struct handle *h, const struct job_env *env,
+                       const struct rowd_open_spec *spec, struct rowd_error *err)
+{
+	struct fmt_args a = { 0 };
+	char *name = NULL;
+	int dirfd;
+
+	dirfd = paths_open_parent(env->roots, spec->path, spec->path_len, &name, err);
+	if (dirfd < 0)
+		return -1;
+	if (detect_write(name, spec, &h->codec, &h->fmt, err) < 0) {
+		close(dirfd);
+		free(name);
+		return -1;
+	}
+	if (!h->fmt->wr_open) {
+		close(dirfd);
+		free(name);
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s cannot be written", h->fmt->name);
+	}
+	if (wfile_open(&h->wf, dirfd, name, err) < 0)
+		return -1;
+	if (output_open(&h->out, h->wf.fd, h->codec, spec->codec_options, err) < 0)
+		return -1;
+	a.fmt = h->fmt;
+	a.out = &h->out;
+	a.options = spec->options;
+	a.limits = env->limits;
+	return h->fmt->wr_open(&a, &h->fst, err);
+}
+
+static int do_open(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_open_spec *spec = &rj->msg->req.open;
+	struct job_env env;
+	uint32_t count;
+	size_t at;
+
+	job_env(rj, &env);
+	if (spec->engine && !(spec->engine_len == 8 && memcmp(spec->engine, "internal", 8) == 0))
+		return rowd_error_set(err, ROWD_ENOTSUP, "engine '%.*s' is not available (engines: internal)",
+		                      (int)(spec->engine_len > 32 ? 32 : spec->engine_len), spec->engine);
+	h->mode = spec->mode ? spec->mode : 'r';
+	if ((h->mode == 'w' ? open_writer : open_reader)(h, &env, spec, err) < 0)
+		return -1;
+	/* The options stay referenced by the format state. */
+	h->open_msg = rj->msg;
+	at = proto_answer_begin(b, rj->msg->req.id_raw, rj->msg->req.id_len, true, &count);
+	if (put_key(b, "handle") < 0 || mpbuf_uint(b, h->num) < 0 ||
+	    put_key(b, "mode") < 0 || mpbuf_str(b, h->mode == 'w' ? "w" : "r", 1) < 0 ||
+	    put_key(b, "format") < 0 || mpbuf_cstr(b, h->fmt->name) < 0 ||
+	    put_key(b, "codec") < 0 || mpbuf_cstr(b, h->codec->name) < 0 ||
+	    put_key(b, "capabilities") < 0 || pack_caps(b, h->fmt->caps) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	count += 5;
+	if (h->mode == 'r' && h->fmt->rd_columns) {
+		size_t mark = b->len;
+
+		if (put_key(b, "columns") < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+		if (h->fmt->rd_columns(h->fst, b) == 1)
+			count++;
+		else
+			b->len = mark;
+	}
+	proto_map_close(b, at, count);
+	return 0;
+}
+
+static int need_mode(const struct handle *h, char mode, struct rowd_error *err)
+{
+	if (h->mode == mode)
+		return 0;
+	return rowd_error_set(err, ROWD_EBADHANDLE, "handle %u is open for %s", h->num,
+	                      h->mode == 'w' ? "writing" : "reading");
+}
+
+/* Reads up to n rows into b. An error after some rows is kept for the
+ * next read so that the good rows before it are not lost. */
+static int read_rows(struct handle *h, struct mpbuf *b, size_t n, size_t *got,
+                     struct rowd_error *err)
+{
+	*got = 0;
+	if (h->has_pending_err) {
+		*err = h->pending_err;
+		h->has_pending_err = false;
+		return -1;
+	}
+	while (*got < n && !h->eof) {
+		size_t k = 0;
+		int r = h->fmt->rd_next(h->fst, b, n - *got, &k, &h->skipped, err);
+
+		*got += k;
+		h->rows_read += k;
+		if (r < 0) {
+			if (*got == 0)
+				return -1;
+			h->pending_err = *err;
+			h->has_pending_err = true;
+			rowd_error_clear(err);
+			break;
+		}
+		if (r == 1)
+			h->eof = true;
+		if (atomic_load(&h->cancel))
+			return rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
+	}
+	atomic_fetch_add_explicit(&g_stats.rows_out, *got, memory_order_relaxed);
+	return 0;
+}
+
+static int finish_eof(struct handle *h, struct mpbuf *b, uint32_t *count)
+{
+	(*count)++;
+	if (put_key(b, "eof") < 0 || mpbuf_bool(b, h->eof && !h->has_pending_err) < 0)
+		return -1;
+	if (h->skipped) {
+		(*count)++;
+		if (put_key(b, "skipped") < 0 || mpbuf_uint(b, h->skipped) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int do_read(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	uint32_t count;
+	size_t at, mark, got;
+
+	if (need_mode(h, 'r', err) < 0)
+		return -1;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	mark = b->len;
+	if (put_key(b, "row") < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	if (read_rows(h, b, 1, &got, err) < 0)
+		return -1;
+	if (got == 0)
+		b->len = mark;
+	else
+		count++;
+	if (got == 0 || h->eof) {
+		if (finish_eof(h, b, &count) < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	}
+	proto_map_close(b, at, count);
+	return 0;
+}
+
+static int do_read_bulk(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	uint32_t count;
+	size_t at, arr, got;
+
+	if (need_mode(h, 'r', err) < 0)
+		return -1;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (put_key(b, "rows") < 0 || (arr = proto_array_open(b)) == (size_t)-1)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	if (read_rows(h, b, (size_t)req->n, &got, err) < 0)
+		return -1;
+	proto_array_close(b, arr, (uint32_t)got);
+	count++;
+	if (finish_eof(h, b, &count) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	proto_map_close(b, at, count);
+	return 0;
+}
+
+static int write_one(struct handle *h, const msgpack_object *row, struct rowd_error *err)
+{
+	if (row->type != MSGPACK_OBJECT_MAP)
+		return rowd_error_set(err, ROWD_EINVAL, "a row must be a map");
+	if (h->fmt->wr_row(h->fst, row, err) < 0 || output_flush_if_full(&h->out, err) < 0)
+		return -1;
+	h->rows_written++;
+	return 0;
+}
+
+static int answer_written(struct rjob *rj, struct mpbuf *b, uint64_t n, struct rowd_error *err)
+{
+	const struct rowd_request *req = &rj->msg->req;
+	uint32_t count;
+	size_t at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+
+	if (put_key(b, "written") < 0 || mpbuf_uint(b, n) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	proto_map_close(b, at, count + 1);
+	atomic_fetch_add_explicit(&g_stats.rows_in, n, memory_order_relaxed);
+	return 0;
+}
+
+static int do_write(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+
+	if (need_mode(h, 'w', err) < 0 || write_one(h, rj->msg->req.row, err) < 0)
+		return -1;
+	return answer_written(rj, b, 1, err);
+}
+
+static int do_write_bulk(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const msgpack_object *rows = rj->msg->req.rows;
+
+	if (need_mode(h, 'w', err) < 0)
+		return -1;
+	for (uint32_t i = 0; i < rows->via.array.size; i++) {
+		if (write_one(h, &rows->via.array.ptr[i], err) < 0) {
+			char msg[ROWD_ERRMSG_MAX];
+
+			/* Rows before the bad one are written; say so. */
+			memcpy(msg, err->message, sizeof msg);
+			rowd_error_set(err, err->code, "row %u of the batch: %.180s (%u rows before it were written)",
+			               i + 1, msg, i);
+			err->row = (int64_t)i + 1;
+			return -1;
+		}
+		if (atomic_load(&h->cancel))
+			return rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
+	}
+	return answer_written(rj, b, rows->via.array.size, err);
+}
+
+static int do_reset(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	const struct rowd_open_spec *spec = &h->open_msg->req.open;
+	struct fmt_args a = { 0 };
+	struct job_env env;
+	uint32_t count;
+	size_t at;
+
+	if (need_mode(h, 'r', err) < 0)
+		return -1;
+	job_env(rj, &env);
+	h->fmt->rd_close(h->fst);
+	h->fst = NULL;
+	h->eof = false;
+	h->has_pending_err = false;
+	h->rows_read = h->skipped = 0;
+	if (input_rewind(&h->in, err) < 0)
+		return -1;
+	a.fmt = h->fmt;
+	a.in = &h->in;
+	a.options = spec->options;
+	a.limits = env.limits;
+	if (h->fmt->rd_open(&a, &h->fst, err) < 0)
+		return -1;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	proto_map_close(b, at, count);
+	return 0;
+}
+
+/* The exact number of rows a full read returns: a second reader over the
+ * same fd (pread keeps the handle's own position untouched). */
+static int count_rows(struct handle *h, const struct rowd_limits *limits, uint64_t *total,
+                      struct rowd_error *err)
+{
+	const struct rowd_open_spec *spec = &h->open_msg->req.open;
+	struct fmt_args a = { 0 };
+	struct input in;
+	struct mpbuf scratch;
+	uint64_t skipped = 0;
+	void *st = NULL;
+	int r = -1;
+
+	*total = 0;
+	mpbuf_init(&scratch);
+	if (input_open(&in, h->fd, h->codec, spec->codec_options, limits->row_bytes, err) < 0)
+		goto out;
+	a.fmt = h->fmt;
+	a.in = &in;
+	a.options = spec->options;
+	a.limits = limits;
+	if (h->fmt->rd_open(&a, &st, err) < 0)
+		goto out;
+	do {
+		size_t got = 0;
+
+		scratch.len = 0;
+		r = h->fmt->rd_next(st, &scratch, COUNT_BATCH, &got, &skipped, err);
+		*total += got;
+		if (r == 0 && atomic_load(&h->cancel))
+			r = rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
+	} while (r == 0);
+	h->fmt->rd_close(st);
+out:
+	input_close(&in);
+	mpbuf_free(&scratch);
+	return r < 0 ? -1 : 0;
+}
+
+static int do_totals(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	struct job_env env;
+	uint64_t total;
+	uint32_t count;
+	size_t at;
+
+	if (need_mode(h, 'r', err) < 0)
+		return -1;
+	if (!(h->fmt->caps & FMT_CAP_TOTALS))
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s cannot count its rows", h->fmt->name);
+	job_env(rj, &env);
+	if (count_rows(h, env.limits, &total, err) < 0)
+		return -1;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (put_key(b, "rows") < 0 || mpbuf_uint(b, total) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	proto_map_close(b, at, count + 1);
+	return 0;
+}
+
+static int do_close(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	uint32_t count;
+	size_t at;
+
+	if (h->mode == 'w') {
+		if (h->fmt->wr_finish(h->fst, err) < 0 || output_finish(&h->out, err) < 0) {
+			handle_release_state(h);
+			return -1;
+		}
+		h->fmt->wr_close(h->fst);
+		h->fst = NULL;
+		output_close(&h->out);
+		if (wfile_commit(&h->wf, err) < 0) {
+			handle_release_state(h);
+			return -1;
+		}
+	}
+	handle_release_state(h);
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (h->mode == 'w') {
+		if (put_key(b, "rows_written") < 0 || mpbuf_uint(b, h->rows_written) < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+		count++;
+	} else {
+		if (put_key(b, "rows_read") < 0 || mpbuf_uint(b, h->rows_read) < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+		count++;
+	}
+	proto_map_close(b, at, count);
+	return 0;
+}
+
+/* detect and tables: no handle, a private fd. */
+static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	const struct rowd_request *req = &rj->msg->req;
+	const struct codec_ops *codec;
+	const struct format_ops *fmt;
+	struct job_env env;
+	uint32_t count;
+	size_t at;
+	int fd, rc;
+
+	job_env(rj, &env);
+	fd = paths_open_read(env.roots, req->open.path, req->open.path_len, err);
+	if (fd < 0)
+		return -1;
+	rc = detect_read(fd, req->open.path, req->open.path_len, &req->open, env.limits->row_bytes,
+	                 &codec, &fmt, err);
+	close(fd);
+	if (rc < 0)
+		return -1;
+	if (req->op == OP_TABLES)
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s has no tables", fmt->name);
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (put_key(b, "format") < 0 || mpbuf_cstr(b, fmt->name) < 0 ||
+	    put_key(b, "codec") < 0 || mpbuf_cstr(b, codec->name) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	proto_map_close(b, at, count + 2);
+	return 0;
+}
+
+static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	if (rj->h && atomic_load(&rj->h->cancel))
+		return rowd_error_set(err, ROWD_ECANCELLED, "connection closed");
+	switch (rj->msg->req.op) {
+	case OP_OPEN: return do_open(rj, b, err);
+	case OP_READ: return do_read(rj, b, err);
+	case OP_READ_BULK: return do_read_bulk(rj, b, err);
+	case OP_WRITE: return do_write(rj, b, err);
+	case OP_WRITE_BULK: return do_write_bulk(rj, b, err);
+	case OP_RESET: return do_reset(rj, b, err);
+	case OP_TOTALS: return do_totals(rj, b, err);
+	case OP_CLOSE: return do_close(rj, b, err);
+	case OP_DETECT:
+	case OP_TABLES: return do_detect(rj, b, err);
+	default:
+		return rowd_error_set(err, ROWD_ENOTSUP, "op %s is not run by workers",
+		                      rowd_op_name(rj->msg->req.op));
+	}
+}
+
+static void rjob_run(struct job *j)
+{
+	struct rjob *rj = (struct rjob *)j;
+	struct rowd_error err;
+	struct mpbuf b;
+
+	if (!rj->msg) {
+		handle_release_state(rj->h);
+		return;
+	}
+	rowd_error_clear(&err);
+	mpbuf_init(&b);
+	if (run_request(rj, &b, &err) < 0) {
+		const struct rowd_request *req = &rj->msg->req;
+
+		rj->failed = true;
+		stats_error(err.code);
+		b.len = 0;
+		if (proto_answer_error(&b, req->id_raw, req->id_len, &err) < 0)
+			b.len = 0;
+		if (req->op == OP_OPEN) {
+			handle_release_state(rj->h);
+			rj->h->open_msg = NULL;
+		}
+	}
+	/* Text connections get JSON; converting here keeps it off the loop. */
+	if (rj->enc == ENC_TEXT && b.len) {
+		if (proto_msgpack_to_json(b.data, b.len, &rj->out, &err) < 0)
+			rj->out.len = 0;
+		mpbuf_free(&b);
+	} else {
+		rj->out = b;
+	}
+}
+
+/* Answers the requests queued behind an open that failed. */
+static void fail_queue(struct handle *h, const struct rowd_error *why)
+{
+	struct conn *c = h->conn;
+
+	while (h->q_head) {
+		struct reqmsg *m = h->q_head;
+		struct rowd_error err;
+
+		h->q_head = m->next;
+		c->srv->queued--;
+		rowd_error_clear(&err);
+		rowd_error_set(&err, ROWD_EBADHANDLE, "handle %u was not opened: %s", h->num,
+		               why->message);
+		conn_send_error(c, m->req.id_raw, m->req.id_len, &err);
+		reqmsg_free(m);
+	}
+	h->q_tail = NULL;
+}
+
+static void rjob_done(struct job *j)
+{
+	struct rjob *rj = (struct rjob *)j;
+	struct conn *c = rj->conn;
+	struct handle *h = rj->h;
+	enum rowd_op op = rj->msg ? rj->msg->req.op : OP_COUNT;
+	size_t len;
+	char *data = mpbuf_steal(&rj->out, &len);
+
+	conn_send(c, data, len);
+	if (rj->msg)
+		c->srv->queued--;
+	if (h) {
+		h->busy = false;
+		if (!rj->msg || op == OP_CLOSE) {
+			h->released = true;
+		} else if (op == OP_OPEN && rj->failed) {
+			struct rowd_error why;
+
+			rowd_error_clear(&why);
+			rowd_error_set(&why, ROWD_EBADHANDLE, "the open failed");
+			h->released = true;
+			handle_detach(h);
+			fail_queue(h, &why);
+		}
+		if (op != OP_OPEN || rj->failed)
+			reqmsg_free(rj->msg);
+		/* Torn down while this job ran: release now. */
+		if (!h->released && atomic_load(&h->cancel))
+			jobs_submit_release(c, h);
+		else if (!h->released)
+			handle_kick(h);
+		handle_maybe_free(h);
+	} else {
+		reqmsg_free(rj->msg);
+	}
+	free(rj);
+	c->jobs--;
+	/* Either call may free c: nothing touches it afterwards. */
+	if (c->dead)
+		conn_maybe_free(c);
+	else
+		conn_check_done(c);
+}
+
+static const struct job_ops rjob_ops = { rjob_run, rjob_done };
+
+static struct rjob *rjob_new(struct conn *c, struct handle *h, struct reqmsg *m)
+{
+	struct rjob *rj = calloc(1, sizeof *rj);
+
+	if (!rj)
+		return NULL;
+	rj->base.ops = &rjob_ops;
+	rj->conn = c;
+	rj->h = h;
+	rj->msg = m;
+	rj->enc = c->enc;
+	mpbuf_init(&rj->out);
+	return rj;
+}
+
+void jobs_submit(struct conn *c, struct handle *h, struct reqmsg *m)
+{
+	struct rjob *rj = rjob_new(c, h, m);
+
+	if (!rj) {
+		struct rowd_error err;
+
+		rowd_error_clear(&err);
+		rowd_error_set(&err, ROWD_ENOMEM, "out of memory");
+		conn_send_error(c, m->req.id_raw, m->req.id_len, &err);
+		reqmsg_free(m);
+		c->srv->queued--;
+		if (h)
+			h->busy = false;
+		return;
+	}
+	c->jobs++;
+	workers_submit(c->srv->workers, &rj->base);
+}
+
+void jobs_submit_release(struct conn *c, struct handle *h)
+{
+	struct rjob *rj = rjob_new(c, h, NULL);
+
+	if (!rj) {
+		/* Cannot defer: release here rather than leak the files. */
+		handle_release_state(h);
+		h->released = true;
+		return;
+	}
+	h->busy = true;
+	c->jobs++;
+	workers_submit(c->srv->workers, &rj->base);
+}

@@ -1,0 +1,29 @@
+# daemon/: rowd. Everything but main.c is a convenience library so that
+# the unit tests link the same objects.
+noinst_LTLIBRARIES += daemon/librowdcore.la
+daemon_librowdcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(ZLIB_CFLAGS)
+daemon_librowdcore_la_SOURCES = \
+	daemon/codec.h daemon/input.h daemon/output.h daemon/format.h daemon/options.h \
+	daemon/rawio.c daemon/input.c daemon/output.c daemon/options.c \
+	daemon/paths.h daemon/paths.c \
+	daemon/wfile.h daemon/wfile.c \
+	daemon/detect.h daemon/detect.c \
+	daemon/settings.h daemon/settings.c \
+	daemon/log.h daemon/log.c \
+	daemon/stats.h daemon/stats.c \
+	daemon/workers.h daemon/workers.c \
+	daemon/handle.h daemon/handle.c \
+	daemon/jobs.h daemon/jobs.c \
+	daemon/conn.h daemon/conn.c \
+	daemon/dispatch.c \
+	daemon/server.h daemon/server.c \
+	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
+	daemon/formats/registry.c daemon/formats/csv.c \
+	daemon/formats/jsonl.c daemon/formats/json.c
+daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
+	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS)
+
+sbin_PROGRAMS += daemon/rowd
+daemon_rowd_SOURCES = daemon/main.c
+daemon_rowd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+daemon_rowd_LDADD = daemon/librowdcore.la

@@ -1,0 +1,33 @@
+/* rowd: the row-stream daemon. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "server.h"
+#include "settings.h"
+
+int main(int argc, char **argv)
+{
+	struct rowd_config cfg;
+	struct server srv;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init();
+	config_defaults(&cfg);
+	rc = config_from_args(&cfg, argc, argv);
+	if (rc != 0) {
+		config_free(&cfg);
+		return rc > 0 ? 0 : EX_CONFIG_CODE;
+	}
+	if (server_init(&srv, &cfg) < 0) {
+		server_free(&srv);
+		return 1;
+	}
+	rc = server_run(&srv);
+	server_free(&srv);
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,228 @@
+/* Path confinement (see paths.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef HAVE_LINUX_OPENAT2_H
+#include <linux/openat2.h>
+#endif
+
+#include "paths.h"
+
+int roots_open(struct roots *r, char *const *paths, size_t n, char *errmsg, size_t errlen)
+{
+	r->v = calloc(n, sizeof *r->v);
+	r->n = 0;
+	if (!r->v) {
+		snprintf(errmsg, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct root *rt = &r->v[i];
+
+		rt->path = realpath(paths[i], NULL);
+		if (!rt->path) {
+			snprintf(errmsg, errlen, "root %s: %s", paths[i], strerror(errno));
+			roots_close(r);
+			return -1;
+		}
+		rt->len = strlen(rt->path);
+		rt->fd = open(rt->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		r->n++;
+		if (rt->fd < 0) {
+			snprintf(errmsg, errlen, "root %s: %s", paths[i], strerror(errno));
+			roots_close(r);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void roots_close(struct roots *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].path);
+		if (r->v[i].fd >= 0)
+			close(r->v[i].fd);
+	}
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}
+
+/* Maps a client path to a root and a path relative to it (in buf). */
+static int split_root(const struct roots *r, const char *path, size_t len, char *buf,
+                      const struct root **root, struct rowd_error *err)
+{
+	if (len == 0)
+		return rowd_error_set(err, ROWD_EINVAL, "empty path");
+	if (memchr(path, 0, len))
+		return rowd_error_set(err, ROWD_EINVAL, "path contains a NUL byte");
+	if (len >= PATH_MAX)
+		return rowd_error_set(err, ROWD_EINVAL, "path is longer than %d bytes", PATH_MAX - 1);
+	if (r->n == 0)
+		return rowd_error_set(err, ROWD_EACCES, "no data roots are configured");
+	if (path[0] != '/') {
+		*root = &r->v[0];
+		memcpy(buf, path, len);
+		buf[len] = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct root *rt = &r->v[i];
+		size_t rl = rt->len == 1 ? 0 : rt->len;   /* root "/" */
+
+		if (len >= rl && memcmp(path, rt->path, rl) == 0 &&
+		    (len == rl || path[rl] == '/')) {
+			const char *rest = path + rl;
+			size_t restlen = len - rl;
+
+			while (restlen && *rest == '/') {
+				rest++;
+				restlen--;
+			}
+			if (restlen == 0) {
+				strcpy(buf, ".");
+			} else {
+				memcpy(buf, rest, restlen);
+				buf[restlen] = 0;
+			}
+			*root = rt;
+			return 0;
+		}
+	}
+	return rowd_error_set(err, ROWD_EACCES, "path is outside the data roots");
+}
+
+static int openat2_beneath(int dirfd, const char *rel, int flags)
+{
+#if defined(SYS_openat2) && defined(RESOLVE_BENEATH)
+	struct open_how how = {
+		.flags = (uint64_t)flags,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+#endif
+	/* Old kernels: walk component by component refusing every symlink
+	 * and "..": stricter than RESOLVE_BENEATH, never looser. */
+	{
+		char tmp[PATH_MAX];
+		char *save = NULL, *comp;
+		int cur = dup(dirfd), next;
+
+		if (cur < 0)
+			return -1;
+		snprintf(tmp, sizeof tmp, "%s", rel);
+		comp = strtok_r(tmp, "/", &save);
+		while (comp) {
+			char *following = strtok_r(NULL, "/", &save);
+
+			if (strcmp(comp, "..") == 0) {
+				close(cur);
+				errno = EXDEV;
+				return -1;
+			}
+			next = openat(cur, comp, following ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			                                   : (flags | O_NOFOLLOW), 0);
+			close(cur);
+			if (next < 0)
+				return -1;
+			cur = next;
+			comp = following;
+		}
+		return cur;
+	}
+}
+
+static int map_errno(int e, struct rowd_error *err)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+		return rowd_error_set(err, ROWD_ENOENT, "no such file");
+	case EXDEV:
+	case ELOOP:
+		return rowd_error_set(err, ROWD_EACCES, "path leads outside the data roots");
+	case EACCES:
+	case EPERM:
+		return rowd_error_set(err, ROWD_EACCES, "permission denied");
+	case ENAMETOOLONG:
+		return rowd_error_set(err, ROWD_EINVAL, "path too long");
+	case EMFILE:
+	case ENFILE:
+		return rowd_error_set(err, ROWD_ELIMIT, "out of file descriptors");
+	default:
+		return rowd_error_set(err, ROWD_EIO, "cannot open: %s", strerror(e));
+	}
+}
+
+int paths_open_read(const struct roots *r, const char *path, size_t len,
+                    struct rowd_error *err)
+{
+	char rel[PATH_MAX];
+	const struct root *rt;
+	struct stat st;
+	int fd;
+
+	if (split_root(r, path, len, rel, &rt, err) < 0)
+		return -1;
+	/* O_NONBLOCK: opening a FIFO must not hang the worker. */
+	fd = openat2_beneath(rt->fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return map_errno(errno, err);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return rowd_error_set(err, ROWD_EACCES, "not a regular file");
+	}
+	return fd;
+}
+
+int paths_open_parent(const struct roots *r, const char *path, size_t len,
+                      char **name, struct rowd_error *err)
+{
+	char rel[PATH_MAX];
+	const struct root *rt;
+	const char *base, *dir;
+	struct stat st;
+	char *slash;
+	int dfd;
+
+	if (split_root(r, path, len, rel, &rt, err) < 0)
+		return -1;
+	slash = strrchr(rel, '/');
+	if (slash) {
+		*slash = 0;
+		base = slash + 1;
+		dir = rel[0] ? rel : ".";
+	} else {
+		base = rel;
+		dir = ".";
+	}
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return rowd_error_set(err, ROWD_EINVAL, "path does not name a file");
+	/* A readable fd, not O_PATH: the commit fsyncs the directory. */
+	dfd = openat2_beneath(rt->fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return map_errno(errno, err);
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+		close(dfd);
+		if (S_ISDIR(st.st_mode))
+			return rowd_error_set(err, ROWD_EEXIST, "target is a directory");
+		return rowd_error_set(err, ROWD_EACCES, "target exists and is not a regular file");
+	}
+	*name = strdup(base);
+	if (!*name) {
+		close(dfd);
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	}
+	return dfd;
+}

@@ -1,0 +1,253 @@
+/* Format test harness (see fmt_harness.h). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fmt_harness.h"
+
+extern const struct codec_ops codec_none;
+
+static int parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *raw,
+                         const msgpack_object **out, struct rowd_error *err)
+{
+	struct rowd_limits lim;
+	size_t off = 0;
+
+	*out = NULL;
+	if (!json)
+		return 0;
+	rowd_limits_default(&lim);
+	if (proto_json_to_msgpack(json, strlen(json), &lim, raw, err) < 0)
+		return -1;
+	if (msgpack_unpack_next(up, raw->data, raw->len, &off) != MSGPACK_UNPACK_SUCCESS)
+		return rowd_error_set(err, ROWD_EINVAL, "harness: bad options");
+	*out = &up->data;
+	return 0;
+}
+
+/* Converts concatenated packed maps to JSON Lines. */
+static char *rows_to_jsonl(const struct mpbuf *rows)
+{
+	struct mpbuf out;
+	msgpack_unpacked up;
+	size_t off = 0;
+
+	mpbuf_init(&out);
+	msgpack_unpacked_init(&up);
+	while (off < rows->len &&
+	       msgpack_unpack_next(&up, rows->data, rows->len, &off) == MSGPACK_UNPACK_SUCCESS) {
+		proto_object_to_json(&up.data, &out);
+		mpbuf_append(&out, "\n", 1);
+	}
+	msgpack_unpacked_destroy(&up);
+	mpbuf_append(&out, "", 1);
+	return out.data;
+}
+
+static struct fmt_result read_fd(const struct format_ops *f, int fd,
+                                 const char *options_json, size_t batch,
+                                 const struct codec_ops *codec,
+                                 const struct rowd_limits *limits)
+{
+	struct fmt_result r = { .rc = -1 };
+	struct rowd_limits lim;
+	struct input in;
+	struct fmt_args a = { 0 };
+	struct mpbuf optraw, rows, cols;
+	msgpack_unpacked optup;
+	void *st = NULL;
+	int more;
+
+	rowd_error_clear(&r.err);
+	if (limits)
+		lim = *limits;
+	else
+		rowd_limits_default(&lim);
+	mpbuf_init(&optraw);
+	mpbuf_init(&rows);
+	mpbuf_init(&cols);
+	msgpack_unpacked_init(&optup);
+	if (parse_options(options_json, &optup, &optraw, &a.options, &r.err) < 0)
+		goto out;
+	if (input_open(&in, fd, codec ? codec : &codec_none, NULL, lim.row_bytes, &r.err) < 0)
+		goto out;
+	a.fmt = f;
+	a.in = &in;
+	a.limits = &lim;
+	if (f->rd_open(&a, &st, &r.err) < 0)
+		goto close_in;
+	do {
+		size_t got = 0;
+
+		more = f->rd_next(st, &rows, batch, &got, &r.skipped, &r.err);
+		r.nrows += got;
+	} while (more == 0);
+	r.rc = more < 0 ? -1 : 0;
+	if (f->rd_columns && f->rd_columns(st, &cols) == 1) {
+		struct mpbuf js;
+		msgpack_unpacked up;
+		size_t off = 0;
+
+		mpbuf_init(&js);
+		msgpack_unpacked_init(&up);
+		if (msgpack_unpack_next(&up, cols.data, cols.len, &off) == MSGPACK_UNPACK_SUCCESS)
+			proto_object_to_json(&up.data, &js);
+		mpbuf_append(&js, "", 1);
+		r.columns = js.data;
+		msgpack_unpacked_destroy(&up);
+	}
+	f->rd_close(st);
+close_in:
+	input_close(&in);
+out:
+	r.jsonl = rows_to_jsonl(&rows);
+	r.packed = mpbuf_steal(&rows, &r.packed_len);
+	mpbuf_free(&cols);
+	mpbuf_free(&optraw);
+	msgpack_unpacked_destroy(&optup);
+	return r;
+}
+
+struct fmt_result fmt_read_all(const struct format_ops *f, const void *data, size_t n,
+                               const char *options_json, size_t batch)
+{
+	int fd = memfd_create("fmt", 0);
+	struct fmt_result r;
+
+	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+		abort();
+	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	close(fd);
+	return r;
+}
+
+struct fmt_result fmt_read_all_limits(const struct format_ops *f, const void *data, size_t n,
+                                      const char *options_json, size_t batch,
+                                      const struct rowd_limits *limits)
+{
+	int fd = memfd_create("fmt", 0);
+	struct fmt_result r;
+
+	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+		abort();
+	r = read_fd(f, fd, options_json, batch, NULL, limits);
+	close(fd);
+	return r;
+}
+
+struct fmt_result fmt_read_file(const struct format_ops *f, const char *path,
+                                const char *options_json, const struct codec_ops *codec)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct fmt_result r;
+
+	if (fd < 0) {
+		perror(path);
+		abort();
+	}
+	r = read_fd(f, fd, options_json, 1000, codec, NULL);
+	close(fd);
+	return r;
+}
+
+void fmt_result_free(struct fmt_result *r)
+{
+	free(r->jsonl);
+	free(r->columns);
+	free(r->packed);
+	r->jsonl = r->columns = r->packed = NULL;
+}
+
+char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
+                    const char *options_json, size_t *n, struct rowd_error *err)
+{
+	struct rowd_limits lim;
+	struct output out;
+	struct fmt_args a = { 0 };
+	struct mpbuf optraw, row;
+	msgpack_unpacked optup, up;
+	void *st = NULL;
+	char *res = NULL;
+	int fd = memfd_create("fmtw", 0);
+	const char *p = rows_jsonl;
+	int rc = -1;
+
+	rowd_error_clear(err);
+	rowd_limits_default(&lim);
+	mpbuf_init(&optraw);
+	mpbuf_init(&row);
+	msgpack_unpacked_init(&optup);
+	msgpack_unpacked_init(&up);
+	if (fd < 0)
+		abort();
+	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
+		goto out;
+	if (output_open(&out, fd, &codec_none, NULL, err) < 0)
+		goto out;
+	a.fmt = f;
+	a.out = &out;
+	a.limits = &lim;
+	if (f->wr_open(&a, &st, err) < 0)
+		goto close_out;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		size_t off = 0;
+
+		row.len = 0;
+		if (len && (proto_json_to_msgpack(p, len, &lim, &row, err) < 0 ||
+		            msgpack_unpack_next(&up, row.data, row.len, &off) != MSGPACK_UNPACK_SUCCESS ||
+		            f->wr_row(st, &up.data, err) < 0 ||
+		            output_flush_if_full(&out, err) < 0))
+			goto close_fmt;
+		p += len + (nl ? 1 : 0);
+	}
+	if (f->wr_finish(st, err) < 0 || output_finish(&out, err) < 0)
+		goto close_fmt;
+	rc = 0;
+close_fmt:
+	f->wr_close(st);
+close_out:
+	output_close(&out);
+out:
+	if (rc == 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		res = malloc((size_t)size + 1);
+		if (!res || pread(fd, res, (size_t)size, 0) != size)
+			abort();
+		res[size] = 0;
+		*n = (size_t)size;
+	}
+	close(fd);
+	mpbuf_free(&optraw);
+	mpbuf_free(&row);
+	msgpack_unpacked_destroy(&optup);
+	msgpack_unpacked_destroy(&up);
+	return res;
+}
+
+char *fmt_slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long size;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)size + 1);
+	if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size)
+		abort();
+	buf[size] = 0;
+	fclose(f);
+	if (n)
+		*n = (size_t)size;
+	return buf;
+}

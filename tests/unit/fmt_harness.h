@@ -1,0 +1,45 @@
+/* Drives a format reader or writer over in-memory bytes, for unit tests.
+ * Rows cross the harness as JSON Lines text so tests read naturally. */
+#ifndef ROWD_FMT_HARNESS_H
+#define ROWD_FMT_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "format.h"
+#include "rowd_proto.h"
+
+struct fmt_result {
+	int rc;                  /* 0 ok, -1 error */
+	struct rowd_error err;
+	char *jsonl;             /* rows read, one JSON object per line (malloc) */
+	size_t nrows;
+	uint64_t skipped;
+	char *columns;           /* JSON array of column names, or NULL */
+	char *packed;            /* the rows as packed (concatenated maps, malloc) */
+	size_t packed_len;
+};
+
+/* Reads all rows of data (through codec, NULL = none) with options given
+ * as a JSON object text (NULL = none), batch rows per rd_next call. */
+struct fmt_result fmt_read_all(const struct format_ops *f, const void *data, size_t n,
+                               const char *options_json, size_t batch);
+/* Same with the given limits (row_bytes sizes the input window too). */
+struct fmt_result fmt_read_all_limits(const struct format_ops *f, const void *data, size_t n,
+                                      const char *options_json, size_t batch,
+                                      const struct rowd_limits *limits);
+/* Same, data read from a file. */
+struct fmt_result fmt_read_file(const struct format_ops *f, const char *path,
+                                const char *options_json, const struct codec_ops *codec);
+void fmt_result_free(struct fmt_result *r);
+
+/* Writes rows (JSON Lines text) with the writer and returns the bytes
+ * produced (malloc'd, *n set), or NULL with err filled. */
+char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
+                    const char *options_json, size_t *n, struct rowd_error *err);
+
+/* Reads a whole file (malloc'd, NUL-terminated; *n set). */
+char *fmt_slurp(const char *path, size_t *n);
+
+#endif
