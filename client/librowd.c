@@ -36,6 +36,9 @@
 /* The zone's retained chunk grows to fit the answers seen, up to this. */
 #define ZONE_CHUNK_MAX ((size_t)64 << 20)
 #define ERRCODE_MAX 16
+/* msgpack-c decodes with a fixed stack of this many levels
+ * (MSGPACK_EMBED_STACK_SIZE in its private unpack_define.h). */
+#define MSGPACK_C_DEPTH 32
 
 struct rowd_ctx {
 	int fd;
@@ -48,7 +51,6 @@ struct rowd_ctx {
 
 	char *rbuf;                 /* received bytes; frames from rpos on */
 	size_t rlen, rcap, rpos;
-	struct proto_scanner scan;
 	struct rowd_limits answer_lim;
 
 	msgpack_zone zone;          /* holds the decoded answer */
@@ -260,6 +262,8 @@ const msgpack_object *rowd_last_answer(const rowd_ctx *c)
 
 /* ---- sending ---------------------------------------------------------- */
 
+static int send_failed(rowd_ctx *c, int e);
+
 /* Writes the iovecs whole; consumes them. */
 static int send_iov(rowd_ctx *c, struct iovec *iov, size_t n)
 {
@@ -274,8 +278,7 @@ static int send_iov(rowd_ctx *c, struct iovec *iov, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return fail_broken(c, "ECONN", "send to %s: %s", c->sock_path,
-			                   strerror(errno));
+			return send_failed(c, errno);
 		}
 		done = (size_t)w;
 		while (mh.msg_iovlen > 0 && done >= mh.msg_iov->iov_len) {
@@ -344,12 +347,13 @@ static int read_more(rowd_ctx *c)
 /* Reads until a whole frame starts at rpos; returns its length. */
 static int recv_frame(rowd_ctx *c, size_t *flen)
 {
+	struct proto_scanner scan;
 	struct rowd_error err;
 
 	rowd_error_clear(&err);
-	proto_scanner_init(&c->scan);
+	proto_scanner_init(&scan);
 	for (;;) {
-		int r = proto_scan(&c->scan, c->rbuf + c->rpos, c->rlen - c->rpos,
+		int r = proto_scan(&scan, c->rbuf + c->rpos, c->rlen - c->rpos,
 		                   &c->answer_lim, flen, &err);
 
 		if (r > 0)
@@ -408,8 +412,10 @@ static int decode_frame(rowd_ctx *c, size_t flen, msgpack_object *out)
 	r = msgpack_unpack(c->rbuf + c->rpos, flen, &off, &c->zone, out);
 	c->rpos += flen;
 	c->zone_overflowed = c->zone.chunk_list.head != c->zone_first;
+	/* msgpack-c also says NOMEM for nesting deeper than its fixed stack. */
 	if (r == MSGPACK_UNPACK_NOMEM_ERROR)
-		return fail_nomem(c);
+		return fail(c, "ENOMEM", "cannot decode a %zu-byte answer: out of memory "
+		            "or nested deeper than %d levels", flen, MSGPACK_C_DEPTH);
 	if (r != MSGPACK_UNPACK_SUCCESS || off != flen)
 		return fail_broken(c, "EPROTO", "undecodable answer from %s", c->sock_path);
 	return 0;
@@ -477,6 +483,8 @@ static int daemon_error(rowd_ctx *c, const msgpack_object *ans)
 		return -1;
 	}
 	str_copy(c->errcode, sizeof c->errcode, proto_map_get(e, "code"), "EPROTO");
+	if (!c->errcode[0])   /* "" means no error to our callers */
+		str_copy(c->errcode, sizeof c->errcode, NULL, "EPROTO");
 	str_copy(c->errstr, sizeof c->errstr, proto_map_get(e, "message"), "");
 	if (get_int(e, "line", &v))
 		c->errline = v;
@@ -511,6 +519,28 @@ static int check_answer(rowd_ctx *c, const msgpack_object *ans)
 		return daemon_error(c, ans);
 	c->last = ans;
 	return 0;
+}
+
+/* The daemon refuses a request it cannot take (a frame over its limit)
+ * with one answer saying why, and closes before reading the rest: when a
+ * send fails, that answer may be waiting, and says more than EPIPE. */
+static int send_failed(rowd_ctx *c, int e)
+{
+	const msgpack_object *ok;
+	size_t flen;
+
+	if (e == EPIPE || e == ECONNRESET) {
+		rbuf_compact(c);
+		if (recv_frame(c, &flen) == 0 && decode_frame(c, flen, &c->answer) == 0 &&
+		    c->answer.type == MSGPACK_OBJECT_MAP &&
+		    (ok = proto_map_get(&c->answer, "ok")) &&
+		    ok->type == MSGPACK_OBJECT_BOOLEAN && !ok->via.boolean) {
+			daemon_error(c, &c->answer);
+			conn_drop(c);
+			return -1;
+		}
+	}
+	return fail_broken(c, "ECONN", "send to %s: %s", c->sock_path, strerror(e));
 }
 
 /* Sends the request in wbuf (followed by tail, when not NULL) and waits

@@ -160,8 +160,21 @@ static void process_binary(struct conn *c)
 	}
 }
 
+void conn_default_id(const struct conn *c, char *id_raw, size_t *id_len)
+{
+	struct mpbuf b = { .data = id_raw, .len = 0, .cap = ROWD_ID_MAX };
+
+	if (c->enc != ENC_TEXT || *id_len)
+		return;
+	mpbuf_uint(&b, c->text_lines);
+	*id_len = b.len;
+}
+
 static void process_text_line(struct conn *c, const char *line, size_t len)
 {
+	char id_raw[ROWD_ID_MAX];
+	size_t id_len = 0;
+
 	const struct rowd_limits *lim = &c->srv->cfg.limits;
 	struct rowd_error err;
 	struct mpbuf req;
@@ -177,17 +190,19 @@ static void process_text_line(struct conn *c, const char *line, size_t len)
 	}
 	if (len == 0)
 		return;
+	c->text_lines++;
+	conn_default_id(c, id_raw, &id_len);
 	rowd_error_clear(&err);
 	mpbuf_init(&req);
 	if (proto_text_to_request(line, len, lim, &req, &err) < 0) {
 		mpbuf_free(&req);
-		conn_send_error(c, NULL, 0, &err);
+		conn_send_error(c, id_raw, id_len, &err);
 		return;
 	}
 	buf = mpbuf_steal(&req, &blen);
 	m = reqmsg_from(buf, blen, &err);
 	if (!m) {
-		conn_send_error(c, NULL, 0, &err);
+		conn_send_error(c, id_raw, id_len, &err);
 		return;
 	}
 	dispatch_request(c, m);

@@ -4,6 +4,7 @@
 #ifndef ROWD_CONN_H
 #define ROWD_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@ struct reqmsg {
 	size_t len;
 	msgpack_unpacked up;
 	struct rowd_request req;
+	atomic_bool cancel;         /* stream/convert: `cancel` arrived */
 };
 
 struct conn {
@@ -44,6 +46,7 @@ struct conn {
 	size_t nhandles;            /* handle objects alive (slots + detached) */
 	struct handle *blocked;     /* handles waiting for the output to drain */
 
+	uint64_t text_lines;        /* requests read in text mode (default ids) */
 	unsigned jobs;              /* jobs in flight */
 	bool eof;                   /* peer shut down its sending side */
 	bool closing;               /* close once the output is written */
@@ -71,6 +74,9 @@ void conn_check_done(struct conn *c);
 void conn_maybe_free(struct conn *c);
 
 void reqmsg_free(struct reqmsg *m);
+/* Text mode: a request without an id is answered with its request number
+ * on the connection, so a person can match answers to lines. */
+void conn_default_id(const struct conn *c, char *id_raw, size_t *id_len);
 
 /* dispatch.c: one decoded frame (bytes owned by m). */
 void dispatch_request(struct conn *c, struct reqmsg *m);

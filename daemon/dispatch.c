@@ -205,6 +205,25 @@ static struct handle *lookup(struct conn *c, uint32_t num, struct rowd_error *er
 	return c->slots[num - 1];
 }
 
+/* Marks a stream for cancelling; its next step ends it with
+ * {cancelled: true}. The handle stays open where the stream stopped. */
+static int cancel(struct conn *c, const struct rowd_request *req, struct rowd_error *err)
+{
+	struct reqmsg *target = handle_find_stream(c, req->target_raw, req->target_len);
+	struct mpbuf b;
+
+	if (!target)
+		return rowd_error_set(err, ROWD_EINVAL, "no stream with that id on this connection");
+	atomic_store(&target->cancel, true);
+	mpbuf_init(&b);
+	if (answer_simple(req, &b, "cancelling", NULL) < 0) {
+		mpbuf_free(&b);
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	}
+	conn_send_answer(c, &b);
+	return 0;
+}
+
 static int route(struct conn *c, struct reqmsg *m, struct rowd_error *err)
 {
 	struct server *s = c->srv;
@@ -217,7 +236,9 @@ static int route(struct conn *c, struct reqmsg *m, struct rowd_error *err)
 	r = answer_inline(c, req, err);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (req->op == OP_STREAM || req->op == OP_CANCEL || req->op == OP_CONVERT)
+	if (req->op == OP_CANCEL)
+		return cancel(c, req, err);
+	if (req->op == OP_CONVERT)
 		return rowd_error_set(err, ROWD_ENOTSUP, "op %s is not implemented in this version",
 		                      rowd_op_name(req->op));
 	if (s->queued >= s->cfg.limits.queued_jobs)
@@ -252,7 +273,9 @@ void dispatch_request(struct conn *c, struct reqmsg *m)
 
 	g_stats.requests++;
 	rowd_error_clear(&err);
-	if (proto_request_decode(&m->up.data, &c->srv->cfg.limits, &m->req, &err) < 0) {
+	r = proto_request_decode(&m->up.data, &c->srv->cfg.limits, &m->req, &err);
+	conn_default_id(c, m->req.id_raw, &m->req.id_len);
+	if (r < 0) {
 		conn_send_error(c, m->req.id_raw, m->req.id_len, &err);
 		reqmsg_free(m);
 		return;

@@ -88,7 +88,39 @@ void handle_kick(struct handle *h)
 	if (!h->q_head)
 		h->q_tail = NULL;
 	h->busy = true;
+	h->running = m;
 	jobs_submit(c, h, m);
+}
+
+void handle_requeue_front(struct handle *h, struct reqmsg *m)
+{
+	m->next = h->q_head;
+	h->q_head = m;
+	if (!h->q_tail)
+		h->q_tail = m;
+	h->conn->srv->queued++;
+}
+
+static bool same_id(const struct reqmsg *m, const char *id_raw, size_t id_len)
+{
+	return m && m->req.op == OP_STREAM && m->req.id_len == id_len &&
+	       memcmp(m->req.id_raw, id_raw, id_len) == 0;
+}
+
+struct reqmsg *handle_find_stream(struct conn *c, const char *id_raw, size_t id_len)
+{
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct handle *h = c->slots[i];
+
+		if (!h)
+			continue;
+		if (h->busy && same_id(h->running, id_raw, id_len))
+			return h->running;
+		for (struct reqmsg *m = h->q_head; m; m = m->next)
+			if (same_id(m, id_raw, id_len))
+				return m;
+	}
+	return NULL;
 }
 
 void handle_detach(struct handle *h)

@@ -27,6 +27,7 @@ struct handle {
 	struct handle *next_blocked;
 	bool blocked;
 	struct reqmsg *q_head, *q_tail;
+	struct reqmsg *running;         /* the request its job is running */
 	atomic_bool cancel;
 
 	/* strand state */
@@ -43,6 +44,16 @@ struct handle {
 	struct rowd_error pending_err;  /* error to report on the next read */
 	bool has_pending_err;
 	uint64_t rows_read, rows_written, skipped;
+
+	/* A stream runs as a series of jobs, one batch each, so that other
+	 * handles and backpressure get a say between batches. */
+	struct {
+		bool active;
+		uint64_t seq, rows_total, remaining;
+		size_t batch;
+		bool progress;
+		uint64_t next_progress_us;
+	} stream;
 };
 
 /* Loop thread. */
@@ -54,6 +65,10 @@ void handle_kick(struct handle *h);
 void handle_detach(struct handle *h);
 /* Connection teardown: drop the queue, cancel, release resources. */
 void handle_teardown(struct handle *h);
+/* Requeues a stream's request at the front for its next batch. */
+void handle_requeue_front(struct handle *h, struct reqmsg *m);
+/* Finds a queued or running stream of c by its request id. */
+struct reqmsg *handle_find_stream(struct conn *c, const char *id_raw, size_t id_len);
 /* Frees the struct once released and idle. */
 void handle_maybe_free(struct handle *h);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "input.h"
@@ -12,11 +13,15 @@ int input_open(struct input *in, int fd, const struct codec_ops *codec,
                const msgpack_object *codec_options, size_t max_buf,
                struct rowd_error *err)
 {
+	struct stat st;
+
 	memset(in, 0, sizeof *in);
 	in->codec = codec;
 	in->codec_options = codec_options;
 	in->raw.fd = fd;
 	in->raw.pos = 0;
+	if (fstat(fd, &st) == 0)
+		in->raw.size = (uint64_t)st.st_size;
 	in->max_buf = max_buf + INPUT_CHUNK;
 	return codec->rd_open(&in->raw, codec_options, &in->codec_state, err);
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -453,6 +454,121 @@ static int do_close(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	return 0;
 }
 
+#define STREAM_BATCH_DEFAULT 1000
+#define PROGRESS_EVERY_US 250000
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int stream_progress(struct rjob *rj, struct mpbuf *b)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	uint64_t now = mono_us();
+	uint32_t count;
+	size_t at;
+
+	if (!h->stream.progress || now < h->stream.next_progress_us)
+		return 0;
+	h->stream.next_progress_us = now + PROGRESS_EVERY_US;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (put_key(b, "progress") < 0 || mpbuf_map_hdr(b, 3) < 0 ||
+	    put_key(b, "bytes_read") < 0 || mpbuf_uint(b, h->in.raw.pos) < 0 ||
+	    put_key(b, "bytes_total") < 0 || mpbuf_uint(b, h->in.raw.size) < 0 ||
+	    put_key(b, "rows") < 0 || mpbuf_uint(b, h->stream.rows_total) < 0)
+		return -1;
+	proto_map_close(b, at, count + 1);
+	return 0;
+}
+
+/* The last message of a stream: {eof: true, rows_total} (+ cancelled or
+ * limit_reached when it ended early). */
+static int stream_end(struct rjob *rj, struct mpbuf *b, const char *why)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	uint32_t count;
+	size_t at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+
+	if (put_key(b, "eof") < 0 || mpbuf_bool(b, true) < 0 ||
+	    put_key(b, "rows_total") < 0 || mpbuf_uint(b, h->stream.rows_total) < 0)
+		return -1;
+	count += 2;
+	if (why) {
+		if (put_key(b, why) < 0 || mpbuf_bool(b, true) < 0)
+			return -1;
+		count++;
+	}
+	if (h->skipped) {
+		if (put_key(b, "skipped") < 0 || mpbuf_uint(b, h->skipped) < 0)
+			return -1;
+		count++;
+	}
+	proto_map_close(b, at, count);
+	h->stream.active = false;
+	rj->more = false;
+	return 0;
+}
+
+/* One step of a stream: one batch message {rows, seq}, maybe a progress
+ * message, and the final message when the data (or the limit) ends. */
+static int do_stream(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle *h = rj->h;
+	const struct rowd_request *req = &rj->msg->req;
+	struct job_env env;
+	uint32_t count;
+	size_t at, arr, got, want;
+
+	if (need_mode(h, 'r', err) < 0)
+		return -1;
+	job_env(rj, &env);
+	if (!h->stream.active) {
+		h->stream.active = true;
+		h->stream.seq = h->stream.rows_total = 0;
+		h->stream.remaining = req->limit ? req->limit : UINT64_MAX;
+		h->stream.batch = req->batch ? (size_t)req->batch : STREAM_BATCH_DEFAULT;
+		if (h->stream.batch > env.limits->batch_rows)
+			h->stream.batch = env.limits->batch_rows;
+		h->stream.progress = req->progress;
+		h->stream.next_progress_us = 0;
+	}
+	rj->more = true;
+	if (atomic_load(&rj->msg->cancel))
+		return stream_end(rj, b, "cancelled") < 0 ? rowd_error_set(err, ROWD_ENOMEM, "out of memory") : 0;
+	want = h->stream.batch < h->stream.remaining ? h->stream.batch : (size_t)h->stream.remaining;
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	if (put_key(b, "rows") < 0 || (arr = proto_array_open(b)) == (size_t)-1)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	if (read_rows(h, b, want, &got, err) < 0) {
+		h->stream.active = false;
+		rj->more = false;
+		return -1;
+	}
+	if (got) {
+		proto_array_close(b, arr, (uint32_t)got);
+		if (put_key(b, "seq") < 0 || mpbuf_uint(b, h->stream.seq++) < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+		proto_map_close(b, at, count + 2);
+		h->stream.rows_total += got;
+		h->stream.remaining -= got;
+	} else {
+		b->len = 0;
+	}
+	if (stream_progress(rj, b) < 0)
+		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	if ((h->eof && !h->has_pending_err) || h->stream.remaining == 0) {
+		if (stream_end(rj, b, h->eof ? NULL : "limit_reached") < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* detect and tables: no handle, a private fd. */
 static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 {
@@ -491,6 +607,7 @@ static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	case OP_OPEN: return do_open(rj, b, err);
 	case OP_READ: return do_read(rj, b, err);
 	case OP_READ_BULK: return do_read_bulk(rj, b, err);
+	case OP_STREAM: return do_stream(rj, b, err);
 	case OP_WRITE: return do_write(rj, b, err);
 	case OP_WRITE_BULK: return do_write_bulk(rj, b, err);
 	case OP_RESET: return do_reset(rj, b, err);
@@ -502,6 +619,31 @@ static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		return rowd_error_set(err, ROWD_ENOTSUP, "op %s is not run by workers",
 		                      rowd_op_name(rj->msg->req.op));
 	}
+}
+
+/* A step may produce several messages (stream batch, progress, end). */
+static int to_json_lines(const struct mpbuf *b, struct mpbuf *out)
+{
+	struct rowd_limits lim;
+	struct rowd_error err;
+	size_t off = 0;
+
+	rowd_limits_default(&lim);
+	lim.frame_bytes = SIZE_MAX / 4;
+	lim.elements = SIZE_MAX / 4;
+	lim.str_bytes = SIZE_MAX / 4;
+	lim.depth = PROTO_SCAN_MAX_DEPTH;
+	while (off < b->len) {
+		struct proto_scanner sc;
+		size_t flen = 0;
+
+		proto_scanner_init(&sc);
+		if (proto_scan(&sc, b->data + off, b->len - off, &lim, &flen, &err) != 1 ||
+		    proto_msgpack_to_json(b->data + off, flen, out, &err) < 0)
+			return -1;
+		off += flen;
+	}
+	return 0;
 }
 
 static void rjob_run(struct job *j)
@@ -531,7 +673,7 @@ static void rjob_run(struct job *j)
 	}
 	/* Text connections get JSON; converting here keeps it off the loop. */
 	if (rj->enc == ENC_TEXT && b.len) {
-		if (proto_msgpack_to_json(b.data, b.len, &rj->out, &err) < 0)
+		if (to_json_lines(&b, &rj->out) < 0)
 			rj->out.len = 0;
 		mpbuf_free(&b);
 	} else {
@@ -572,7 +714,14 @@ static void rjob_done(struct job *j)
 	if (rj->msg)
 		c->srv->queued--;
 	if (h) {
+		bool requeued = false;
+
 		h->busy = false;
+		h->running = NULL;
+		if (op == OP_STREAM && rj->more && !rj->failed && !atomic_load(&h->cancel)) {
+			handle_requeue_front(h, rj->msg);
+			requeued = true;
+		}
 		if (!rj->msg || op == OP_CLOSE) {
 			h->released = true;
 		} else if (op == OP_OPEN && rj->failed) {
@@ -584,7 +733,7 @@ static void rjob_done(struct job *j)
 			handle_detach(h);
 			fail_queue(h, &why);
 		}
-		if (op != OP_OPEN || rj->failed)
+		if ((op != OP_OPEN || rj->failed) && !requeued)
 			reqmsg_free(rj->msg);
 		/* Torn down while this job ran: release now. */
 		if (!h->released && atomic_load(&h->cancel))

@@ -17,6 +17,7 @@ struct rjob {
 	enum conn_enc enc;
 	struct mpbuf out;
 	bool failed;              /* answer is an error */
+	bool more;                /* a stream with batches still to come */
 };
 
 /* Submits the request as a job (strand-bound when h != NULL). */

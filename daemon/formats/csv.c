@@ -26,6 +26,8 @@
  * when it holds the delimiter, the quote or a line end, and a lone empty
  * field is written "" so that the line does not read back as blank.
  */
+#include "config.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,29 +581,81 @@ static bool put_inferred(struct mpbuf *out, const char *p, size_t n)
 	return true;
 }
 
+/* Copies n bytes in 16-byte moves, which compile to two instructions
+ * where memcpy of a variable length is a call: fields and keys are short.
+ * Up to COPY_SLACK - 1 bytes past src + n are read and past dst + n
+ * written; callers make sure both lie inside their buffers (the bytes
+ * written there are overwritten next or lie past the buffer's len). */
+#define COPY_SLACK 16
+
+static inline char *copy_chunks(char *dst, const char *src, size_t n)
+{
+	for (size_t k = 0; k < n; k += 16)
+		memcpy(dst + k, src + k, 16);
+	return dst + n;
+}
+
+static inline char *put_str_hdr(char *d, size_t n)
+{
+	if (n < 32) {
+		*d++ = (char)(0xa0 | n);
+	} else if (n < 256) {
+		*d++ = (char)0xd9;
+		*d++ = (char)n;
+	} else if (n < 65536) {
+		*d++ = (char)0xda;
+		*d++ = (char)(n >> 8);
+		*d++ = (char)n;
+	} else {
+		*d++ = (char)0xdb;
+		*d++ = (char)(n >> 24);
+		*d++ = (char)(n >> 16);
+		*d++ = (char)(n >> 8);
+		*d++ = (char)n;
+	}
+	return d;
+}
+
 /* Packs the scanned record as one map. */
 static int pack_row(struct csv_reader *r, struct mpbuf *out, struct rowd_error *err)
 {
 	const char *base = input_ptr(r->in);
 	const char *keys = r->keys.data;
+	const size_t *key_off = r->key_off, *src = r->src;
+	const struct field *fields = r->fields;
 	size_t start = out->len;
 	/* Worst case: map header, keys, per value a 5-byte str header or a
 	 * 9-byte number, and at most the record's bytes of values. */
-	size_t need = 5 + r->keys.len + (size_t)r->nemit * 9 + r->s.len;
+	size_t need = 5 + r->keys.len + (size_t)r->nemit * 9 + r->s.len + COPY_SLACK;
+	/* The record's values may be copied in chunks when the window has
+	 * slack after the record (all but the window's last record). */
+	bool chunks = (size_t)(r->in->buf + r->in->cap - base) >= r->s.len + COPY_SLACK;
+	char *d;
 
 	if (mpbuf_reserve(out, need) < 0)
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for rows");
 	mp_put_map_hdr(out, r->nemit);
+	d = out->data + out->len;
 	for (uint32_t j = 0; j < r->nemit; j++) {
-		const struct field *f = &r->fields[r->src[j]];
-		size_t klen = r->key_off[j + 1] - r->key_off[j];
+		const struct field *f = &fields[src[j]];
 
-		memcpy(out->data + out->len, keys + r->key_off[j], klen);
-		out->len += klen;
-		if (r->infer && !f->escaped && put_inferred(out, base + f->off, f->len))
+		d = copy_chunks(d, keys + key_off[j], key_off[j + 1] - key_off[j]);
+		if (f->escaped || r->infer) {
+			out->len = (size_t)(d - out->data);
+			if (!(r->infer && !f->escaped && put_inferred(out, base + f->off, f->len)))
+				put_value_str(out, base, f, r->quote);
+			d = out->data + out->len;
 			continue;
-		put_value_str(out, base, f, r->quote);
+		}
+		d = put_str_hdr(d, f->len);
+		if (chunks) {
+			d = copy_chunks(d, base + f->off, f->len);
+		} else {
+			memcpy(d, base + f->off, f->len);
+			d += f->len;
+		}
 	}
+	out->len = (size_t)(d - out->data);
 	if (out->len - start > r->limits->row_bytes) {
 		rowd_error_set(err, ROWD_ELIMIT,
 		               "line %llu: row of %zu bytes exceeds the row_bytes limit (%zu)",
@@ -716,6 +770,10 @@ static int set_columns(struct csv_reader *r, const struct name *names, size_t n,
 			goto nomem;
 	}
 	r->key_off[r->nemit] = r->keys.len;
+	/* pack_row copies keys in chunks: pad them. */
+	if (mpbuf_reserve(&r->keys, COPY_SLACK) < 0)
+		goto nomem;
+	memset(r->keys.data + r->keys.len, 0, COPY_SLACK);
 	r->nfields = n;
 	r->have_cols = true;
 	rc = 0;
@@ -849,6 +907,43 @@ static int drop_bom(struct input *in, struct rowd_error *err)
 	return 0;
 }
 
+/* Skips one record of the preamble (skip_rows). Unlike data, a blank line
+ * counts as one: skip_rows counts what a person sees at the top of the
+ * file. Returns 1, 0 at the end of the data, -1 on error. */
+static int skip_record(struct csv_reader *r, struct rowd_error *err)
+{
+	struct input *in = r->in;
+
+	for (;;) {
+		char c;
+
+		if (input_avail(in) == 0) {
+			if (in->eof)
+				return 0;
+			if (input_fill(in, err) < 0)
+				return -1;
+			continue;
+		}
+		c = *input_ptr(in);
+		if (r->after_cr && c == '\n') {
+			input_consume(in, 1);
+			r->after_cr = false;
+			continue;
+		}
+		if (c == '\n' || c == '\r') {
+			input_consume(in, 1);
+			r->line++;
+			r->after_cr = c == '\r';
+			return 1;
+		}
+		break;
+	}
+	if (next_record(r, 0, false, err) < 0)
+		return -1;
+	finish_record(r);
+	return 1;
+}
+
 /* Reads skip_rows records and the header, or learns the column count. */
 static int rd_start(struct csv_reader *r, struct rowd_error *err)
 {
@@ -857,12 +952,11 @@ static int rd_start(struct csv_reader *r, struct rowd_error *err)
 	if (drop_bom(r->in, err) < 0)
 		return -1;
 	for (uint64_t i = 0; i < r->skip_rows; i++) {
-		rc = next_record(r, 0, false, err);
+		rc = skip_record(r, err);
 		if (rc <= 0) {
 			r->done = rc == 0;
 			return rc;
 		}
-		finish_record(r);
 	}
 	if (r->header) {
 		rc = next_record(r, r->fields_cap, true, err);
@@ -1338,13 +1432,14 @@ static int wr_options(struct csv_writer *w, const struct fmt_args *a, struct row
 		if (rc < 0)
 			return -1;
 		for (uint32_t i = 0; i < w->ncols; i++) {
-			msgpack_object k = arr->ptr[i];
+			const msgpack_object *k = &arr->ptr[i];
 
-			if (column_of(w, &k, i) != (int64_t)i)
+			/* Without a hint the first column of that name is found. */
+			if (column_of(w, k, UINT32_MAX) != (int64_t)i)
 				return rowd_error_set(err, ROWD_EINVAL,
 				                      "option 'fieldnames' names '%.*s' twice",
-				                      (int)(k.via.str.size > 64 ? 64 : k.via.str.size),
-				                      k.via.str.ptr);
+				                      (int)(k->via.str.size > 64 ? 64 : k->via.str.size),
+				                      k->via.str.ptr);
 		}
 	}
 	w->special[(unsigned char)w->delim] = 1;

@@ -13,9 +13,8 @@
  *
  * Writer: "[\n" row ",\n" row ... "\n]\n", or {"tagname": [...]}.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1   /* strtod_l */
-#endif
+#include "config.h"   /* first: _GNU_SOURCE, for strtod_l */
+
 #include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -6,6 +6,8 @@
  * skipped (on_error: skip) without losing the rest of the file.
  * Writer: proto_object_to_json per row, one line each.
  */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -174,16 +174,17 @@ static struct buf zlib_gzip(const void *p, size_t n, int level, gz_header *head)
 	return b;
 }
 
-/* The inflaters to run every read through: the default (ISA-L when built
- * in) and zlib, forced by the codec's ROWD_GZIP_ZLIB test hook. */
+/* The implementations to run every read (and some writes) through: the
+ * default (ISA-L when built in: every inflate, deflate at level 1) and
+ * zlib, forced by the codec's ROWD_GZIP_ZLIB test hook. */
 #ifdef HAVE_ISAL
-#define N_INFLATERS 2
+#define N_IMPLS 2
 #else
-#define N_INFLATERS 1
+#define N_IMPLS 1
 #endif
-static const char *const inflater_name[] = { "default", "zlib" };
+static const char *const impl_name[] = { "default", "zlib" };
 
-static void use_inflater(int i)
+static void use_impl(int i)
 {
 	if (i == 1)
 		ck_assert_int_eq(setenv("ROWD_GZIP_ZLIB", "1", 1), 0);
@@ -303,49 +304,49 @@ static void result_free(struct result *r)
  * rd_read with step-byte buffers (step 0: input.h only). */
 static void expect_gunzip(const struct buf *gz, const void *want, size_t wn, size_t step)
 {
-	for (int i = 0; i < N_INFLATERS; i++) {
+	for (int i = 0; i < N_IMPLS; i++) {
 		struct result r;
 
-		use_inflater(i);
+		use_impl(i);
 		r = read_input(gzip_codec(), gz->p, gz->n);
-		ck_assert_msg(r.rc == 0, "%s inflater: %s", inflater_name[i], r.err.message);
-		ck_assert_msg(buf_eq(&r.out, want, wn), "%s inflater: %zu bytes, want %zu",
-		              inflater_name[i], r.out.n, wn);
+		ck_assert_msg(r.rc == 0, "%s impl: %s", impl_name[i], r.err.message);
+		ck_assert_msg(buf_eq(&r.out, want, wn), "%s impl: %zu bytes, want %zu",
+		              impl_name[i], r.out.n, wn);
 		result_free(&r);
 		if (step == 0)
 			continue;
 		r = read_direct(gzip_codec(), gz->p, gz->n, step);
-		ck_assert_msg(r.rc == 0, "%s inflater, step %zu: %s", inflater_name[i], step,
+		ck_assert_msg(r.rc == 0, "%s impl, step %zu: %s", impl_name[i], step,
 		              r.err.message);
-		ck_assert_msg(buf_eq(&r.out, want, wn), "%s inflater, step %zu: wrong bytes",
-		              inflater_name[i], step);
+		ck_assert_msg(buf_eq(&r.out, want, wn), "%s impl, step %zu: wrong bytes",
+		              impl_name[i], step);
 		result_free(&r);
 	}
-	use_inflater(0);
+	use_impl(0);
 }
 
 /* gz must fail with ECODEC, a message containing what, and an offset
  * inside the file, through every inflater; never a short success. */
 static void expect_codec_error(const void *gz, size_t n, const char *what)
 {
-	for (int i = 0; i < N_INFLATERS; i++) {
+	for (int i = 0; i < N_IMPLS; i++) {
 		struct result r;
 
-		use_inflater(i);
+		use_impl(i);
 		r = read_direct(gzip_codec(), gz, n, 4096);
-		ck_assert_msg(r.rc == -1, "%s inflater: %zu-byte input read as success",
-		              inflater_name[i], n);
-		ck_assert_msg(r.err.code == ROWD_ECODEC, "%s inflater: code %d (%s)",
-		              inflater_name[i], r.err.code, r.err.message);
+		ck_assert_msg(r.rc == -1, "%s impl: %zu-byte input read as success",
+		              impl_name[i], n);
+		ck_assert_msg(r.err.code == ROWD_ECODEC, "%s impl: code %d (%s)",
+		              impl_name[i], r.err.code, r.err.message);
 		ck_assert_msg(!what || strstr(r.err.message, what),
-		              "%s inflater: message '%s' lacks '%s'", inflater_name[i],
+		              "%s impl: message '%s' lacks '%s'", impl_name[i],
 		              r.err.message, what);
 		ck_assert_msg(r.err.offset >= 0 && (uint64_t)r.err.offset <= n,
-		              "%s inflater: offset %lld outside 0..%zu", inflater_name[i],
+		              "%s impl: offset %lld outside 0..%zu", impl_name[i],
 		              (long long)r.err.offset, n);
 		result_free(&r);
 	}
-	use_inflater(0);
+	use_impl(0);
 }
 
 static struct buf concat(const struct buf *a, const struct buf *b)
@@ -395,28 +396,61 @@ START_TEST(test_gzip_roundtrip_levels)
 }
 END_TEST
 
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 START_TEST(test_gzip_writer_output)
 {
+	static const int levels[] = { 1, 6, 9 };
 	struct buf text = gen_text(300000, 3);
-	struct buf a = write_output(gzip_codec(), text.p, text.n, 6);
-	struct buf b = write_output(gzip_codec(), text.p, text.n, 6);
 	uLong crc = crc32(0, text.p, (uInt)text.n);
 
-	/* Same rows, same file: no timestamp, no name. */
-	ck_assert(buf_eq(&a, b.p, b.n));
-	ck_assert_uint_ge(a.n, 18);
-	ck_assert_int_eq(a.p[0], 0x1f);
-	ck_assert_int_eq(a.p[1], 0x8b);
-	ck_assert_int_eq(a.p[2], 8);
-	ck_assert_int_eq(a.p[3], 0);
-	ck_assert_int_eq(a.p[4] | a.p[5] | a.p[6] | a.p[7], 0);
-	/* The trailer holds CRC-32 and length, little-endian. */
-	ck_assert_uint_eq(a.p[a.n - 8] | a.p[a.n - 7] << 8 | a.p[a.n - 6] << 16 |
-	                  (uint32_t)a.p[a.n - 5] << 24, crc);
-	ck_assert_uint_eq(a.p[a.n - 4] | a.p[a.n - 3] << 8 | a.p[a.n - 2] << 16 |
-	                  (uint32_t)a.p[a.n - 1] << 24, text.n);
-	buf_free(&a);
-	buf_free(&b);
+	for (int i = 0; i < N_IMPLS; i++) {
+		use_impl(i);
+		for (size_t li = 0; li < 3; li++) {
+			struct buf a = write_output(gzip_codec(), text.p, text.n, levels[li]);
+			struct buf b = write_output(gzip_codec(), text.p, text.n, levels[li]);
+
+			/* Same rows, same file: no timestamp, no name. */
+			ck_assert(buf_eq(&a, b.p, b.n));
+			ck_assert_uint_ge(a.n, 18);
+			ck_assert_int_eq(a.p[0], 0x1f);
+			ck_assert_int_eq(a.p[1], 0x8b);
+			ck_assert_int_eq(a.p[2], 8);
+			ck_assert_int_eq(a.p[3], 0);
+			ck_assert_uint_eq(le32(a.p + 4), 0);
+			/* The trailer holds CRC-32 and length, little-endian. */
+			ck_assert_uint_eq(le32(a.p + a.n - 8), crc);
+			ck_assert_uint_eq(le32(a.p + a.n - 4), text.n);
+			buf_free(&a);
+			buf_free(&b);
+		}
+	}
+	use_impl(0);
+	buf_free(&text);
+}
+END_TEST
+
+/* Level 1 has two deflaters in an ISA-L build: different bytes, same
+ * data, each readable by both inflaters. */
+START_TEST(test_gzip_level1_deflaters)
+{
+	struct buf text = gen_text(3u * 1024 * 1024, 13);
+	struct buf gz[N_IMPLS];
+
+	for (int i = 0; i < N_IMPLS; i++) {
+		use_impl(i);
+		gz[i] = write_output(gzip_codec(), text.p, text.n, 1);
+		ck_assert_uint_lt(gz[i].n, text.n / 2);
+		expect_gunzip(&gz[i], text.p, text.n, 4093);
+	}
+	if (N_IMPLS == 2)
+		ck_assert(!buf_eq(&gz[0], gz[N_IMPLS - 1].p, gz[N_IMPLS - 1].n));
+	for (int i = 0; i < N_IMPLS; i++)
+		buf_free(&gz[i]);
+	use_impl(0);
 	buf_free(&text);
 }
 END_TEST
@@ -674,18 +708,18 @@ START_TEST(test_gzip_flipped_bytes)
 	size_t errors = 0, tried = 0;
 
 	for (size_t at = 10; at < gz.n; at++) {
-		for (int i = 0; i < N_INFLATERS; i++) {
+		for (int i = 0; i < N_IMPLS; i++) {
 			struct result r;
 
-			use_inflater(i);
+			use_impl(i);
 			gz.p[at] ^= 0xff;
 			r = read_direct(gzip_codec(), gz.p, gz.n, 4096);
 			gz.p[at] ^= 0xff;
 			tried++;
 			if (r.rc == 0) {
 				ck_assert_msg(buf_eq(&r.out, text.p, text.n),
-				              "%s inflater: flip at %zu read wrong data",
-				              inflater_name[i], at);
+				              "%s impl: flip at %zu read wrong data",
+				              impl_name[i], at);
 			} else {
 				ck_assert_int_eq(r.err.code, ROWD_ECODEC);
 				errors++;
@@ -693,8 +727,8 @@ START_TEST(test_gzip_flipped_bytes)
 			result_free(&r);
 		}
 	}
-	use_inflater(0);
-	ck_assert_uint_ge(errors, tried - 2 * N_INFLATERS);
+	use_impl(0);
+	ck_assert_uint_ge(errors, tried - 2 * N_IMPLS);
 	/* CRC and ISIZE bytes are always checked. */
 	for (size_t at = gz.n - 8; at < gz.n; at++) {
 		gz.p[at] ^= 0x01;
@@ -740,10 +774,10 @@ START_TEST(test_gzip_trailing_bytes)
 	expect_codec_error(f.p, f.n, "trailing garbage");
 	f.n = gz.n;
 	buf_add(&f, "garbage\n", 8);
-	for (int i = 0; i < N_INFLATERS; i++) {
+	for (int i = 0; i < N_IMPLS; i++) {
 		struct result r;
 
-		use_inflater(i);
+		use_impl(i);
 		r = read_direct(gzip_codec(), f.p, f.n, 100);
 		ck_assert_int_eq(r.rc, -1);
 		ck_assert_int_eq(r.err.code, ROWD_ECODEC);
@@ -751,7 +785,7 @@ START_TEST(test_gzip_trailing_bytes)
 		ck_assert_int_eq(r.err.offset, (int64_t)gz.n);
 		result_free(&r);
 	}
-	use_inflater(0);
+	use_impl(0);
 	buf_free(&f);
 	buf_free(&gz);
 	buf_free(&text);
@@ -766,10 +800,10 @@ START_TEST(test_gzip_corrupt_offset)
 	/* Garbage in the middle of the deflate data: the error names a
 	 * compressed offset at or after the damage, not the end of file. */
 	memset(gz.p + gz.n / 2, 0xff, 64);
-	for (int i = 0; i < N_INFLATERS; i++) {
+	for (int i = 0; i < N_IMPLS; i++) {
 		struct result r;
 
-		use_inflater(i);
+		use_impl(i);
 		r = read_input(gzip_codec(), gz.p, gz.n);
 		ck_assert_int_eq(r.rc, -1);
 		ck_assert_int_eq(r.err.code, ROWD_ECODEC);
@@ -779,7 +813,7 @@ START_TEST(test_gzip_corrupt_offset)
 		ck_assert_int_le(r.err.offset, (int64_t)gz.n);
 		result_free(&r);
 	}
-	use_inflater(0);
+	use_impl(0);
 	buf_free(&gz);
 	buf_free(&text);
 }
@@ -794,66 +828,17 @@ START_TEST(test_gzip_read_eio)
 	unsigned char b[16];
 	void *st = NULL;
 
-	for (int i = 0; i < N_INFLATERS; i++) {
-		use_inflater(i);
+	for (int i = 0; i < N_IMPLS; i++) {
+		use_impl(i);
 		rowd_error_clear(&err);
 		ck_assert_int_eq(gzip_codec()->rd_open(&in, NULL, &st, &err), 0);
 		ck_assert_int_eq(gzip_codec()->rd_read(st, b, sizeof b, &err), -1);
 		ck_assert_int_eq(err.code, ROWD_EIO);
 		gzip_codec()->rd_close(st);
 	}
-	use_inflater(0);
+	use_impl(0);
 }
 END_TEST
-
-START_TEST(test_gzip_write_eio)
-{
-	struct buf text = gen_text(2u * 1024 * 1024, 61);
-	struct rawout out = { .fd = -1, .written = 0 };
-	struct rowd_error err;
-	void *st = NULL;
-	int rc = 0;
-
-	rowd_error_clear(&err);
-	ck_assert_int_eq(gzip_codec()->wr_open(&out, NULL, &st, &err), 0);
-	for (size_t off = 0; off < text.n && rc == 0; off += 65536)
-		rc = gzip_codec()->wr_write(st, text.p + off, 65536, &err);
-	if (rc == 0)
-		rc = gzip_codec()->wr_finish(st, &err);
-	ck_assert_int_eq(rc, -1);
-	ck_assert_int_eq(err.code, ROWD_EIO);
-	/* Broken stays broken. */
-	ck_assert_int_eq(gzip_codec()->wr_write(st, "x", 1, &err), -1);
-	ck_assert_int_eq(err.code, ROWD_EIO);
-	ck_assert_int_eq(gzip_codec()->wr_finish(st, &err), -1);
-	gzip_codec()->wr_close(st);
-	buf_free(&text);
-}
-END_TEST
-
-START_TEST(test_gzip_write_abandon)
-{
-	struct buf text = gen_text(500000, 71);
-	int fd = memfd_of("", 0);
-	struct rawout out = { .fd = fd, .written = 0 };
-	struct rowd_error err;
-	void *st = NULL;
-
-	rowd_error_clear(&err);
-	ck_assert_int_eq(gzip_codec()->wr_open(&out, NULL, &st, &err), 0);
-	ck_assert_int_eq(gzip_codec()->wr_write(st, text.p, text.n, &err), 0);
-	gzip_codec()->wr_close(st);      /* no finish: nothing leaks */
-	ck_assert_int_eq(gzip_codec()->wr_open(&out, NULL, &st, &err), 0);
-	ck_assert_int_eq(gzip_codec()->wr_finish(st, &err), 0);
-	ck_assert_int_eq(gzip_codec()->wr_write(st, "x", 1, &err), -1);
-	ck_assert_int_eq(err.code, ROWD_EINVAL);
-	gzip_codec()->wr_close(st);
-	close(fd);
-	buf_free(&text);
-}
-END_TEST
-
-/* ---- options, rewind, detection -------------------------------------------- */
 
 struct opts1 {
 	msgpack_object_kv kv;
@@ -895,6 +880,69 @@ static msgpack_object mp_str(const char *s)
 	o.via.str.size = (uint32_t)strlen(s);
 	return o;
 }
+
+START_TEST(test_gzip_write_eio)
+{
+	static const int levels[] = { 1, 6 };
+	struct buf text = gen_text(2u * 1024 * 1024, 61);
+
+	for (size_t li = 0; li < 2; li++) {
+		struct rawout out = { .fd = -1, .written = 0 };
+		struct rowd_error err;
+		struct opts1 o;
+		void *st = NULL;
+		int rc = 0;
+
+		rowd_error_clear(&err);
+		ck_assert_int_eq(gzip_codec()->wr_open(&out, opts1(&o, "level", mp_int(levels[li])),
+		                                       &st, &err), 0);
+		for (size_t off = 0; off < text.n && rc == 0; off += 65536)
+			rc = gzip_codec()->wr_write(st, text.p + off, 65536, &err);
+		if (rc == 0)
+			rc = gzip_codec()->wr_finish(st, &err);
+		ck_assert_int_eq(rc, -1);
+		ck_assert_int_eq(err.code, ROWD_EIO);
+		/* Broken stays broken. */
+		ck_assert_int_eq(gzip_codec()->wr_write(st, "x", 1, &err), -1);
+		ck_assert_int_eq(err.code, ROWD_EIO);
+		ck_assert_int_eq(gzip_codec()->wr_finish(st, &err), -1);
+		gzip_codec()->wr_close(st);
+	}
+	buf_free(&text);
+}
+END_TEST
+
+START_TEST(test_gzip_write_abandon)
+{
+	static const int levels[] = { 1, 6 };
+	struct buf text = gen_text(500000, 71);
+	int fd = memfd_of("", 0);
+
+	for (size_t li = 0; li < 2; li++) {
+		struct rawout out = { .fd = fd, .written = 0 };
+		struct rowd_error err;
+		struct opts1 o;
+		void *st = NULL;
+
+		rowd_error_clear(&err);
+		ck_assert_int_eq(gzip_codec()->wr_open(&out, opts1(&o, "level", mp_int(levels[li])),
+		                                       &st, &err), 0);
+		ck_assert_int_eq(gzip_codec()->wr_write(st, text.p, text.n, &err), 0);
+		gzip_codec()->wr_close(st);      /* no finish: nothing leaks */
+		ck_assert_int_eq(gzip_codec()->wr_open(&out, opts1(&o, "level", mp_int(levels[li])),
+		                                       &st, &err), 0);
+		ck_assert_int_eq(gzip_codec()->wr_finish(st, &err), 0);
+		ck_assert_int_eq(gzip_codec()->wr_write(st, "x", 1, &err), -1);
+		ck_assert_int_eq(err.code, ROWD_EINVAL);
+		ck_assert_int_eq(gzip_codec()->wr_finish(st, &err), -1);
+		gzip_codec()->wr_close(st);
+	}
+	close(fd);
+	buf_free(&text);
+}
+END_TEST
+
+/* ---- options, rewind, detection -------------------------------------------- */
 
 static int try_wr_open(const msgpack_object *opts, struct rowd_error *err)
 {
@@ -985,13 +1033,13 @@ START_TEST(test_gzip_rewind)
 	struct buf gb = write_output(gzip_codec(), b.p, b.n, 9);
 	struct buf file = concat(&ga, &gb), want = concat(&a, &b);
 
-	for (int i = 0; i < N_INFLATERS; i++) {
+	for (int i = 0; i < N_IMPLS; i++) {
 		struct rowd_error err;
 		struct input in;
 		struct buf first, all, again;
 		int fd = memfd_of(file.p, file.n);
 
-		use_inflater(i);
+		use_impl(i);
 		rowd_error_clear(&err);
 		ck_assert_int_eq(input_open(&in, fd, gzip_codec(), NULL, 1 << 20, &err), 0);
 		first = input_take(&in, 300001);
@@ -1008,7 +1056,7 @@ START_TEST(test_gzip_rewind)
 		buf_free(&all);
 		buf_free(&again);
 	}
-	use_inflater(0);
+	use_impl(0);
 	buf_free(&file);
 	buf_free(&want);
 	buf_free(&ga);
@@ -1044,6 +1092,7 @@ static Suite *codec_suite(void)
 	TCase *heavy = tcase_create("heavy");
 
 	tcase_add_test(basic, test_gzip_writer_output);
+	tcase_add_test(basic, test_gzip_level1_deflaters);
 	tcase_add_test(basic, test_gzip_conformance_file);
 	tcase_add_test(basic, test_gzip_multi_member);
 	tcase_add_test(basic, test_gzip_header_fields);
