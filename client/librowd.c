@@ -861,31 +861,67 @@ static uint32_t map_hdr_count(const unsigned char *p)
 	return p[0] & 0x0f;
 }
 
-/* Whether the packed map of count entries at p[0..n) has an "id" key.
- * Walks the top level with the frame scanner: no decoding, no allocation. */
-static bool packed_map_has_id(const char *p, size_t n, uint32_t count)
+/* Whether the packed object p[0..n) is the string s. */
+static bool packed_str_is(const char *p, size_t n, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t len = strlen(s), hl;
+
+	if (n == 0)
+		return false;
+	if ((u[0] & 0xe0) == 0xa0)
+		hl = 1;
+	else if (u[0] == 0xd9)
+		hl = 2;
+	else if (u[0] == 0xda)
+		hl = 3;
+	else if (u[0] == 0xdb)
+		hl = 5;
+	else
+		return false;
+	return n == hl + len && memcmp(p + hl, s, len) == 0;
+}
+
+/* Says why a request (the count fields packed at p[0..n)) cannot go
+ * through the blocking API, or NULL: the library numbers requests itself,
+ * and an op answered by several messages would leave the later ones to be
+ * taken for the answers of the next calls. Walks the fields with the
+ * frame scanner: no decoding, no allocation. */
+static const char *request_refusal(const char *p, size_t n, uint32_t count)
 {
 	struct rowd_limits lim;
 	struct proto_scanner s;
 	struct rowd_error err;
-	size_t at = 0, len;
+	size_t at = 0, klen, vlen;
 
 	rowd_limits_default(&lim);
 	lim.frame_bytes = n;
-	for (uint64_t i = 0; i < 2 * (uint64_t)count; i++) {
+	for (uint32_t i = 0; i < count; i++) {
+		const char *key = p + at, *val;
+
 		proto_scanner_init(&s);
-		if (proto_scan(&s, p + at, n - at, &lim, &len, &err) != 1)
-			return false;   /* cannot happen: the parser made it */
-		if (i % 2 == 0 && len == 3 && memcmp(p + at, "\xa2" "id", 3) == 0)
-			return true;
-		at += len;
+		if (proto_scan(&s, key, n - at, &lim, &klen, &err) != 1)
+			return "request is not well-formed";  /* the parser made it: cannot be */
+		val = key + klen;
+		proto_scanner_init(&s);
+		if (proto_scan(&s, val, n - at - klen, &lim, &vlen, &err) != 1)
+			return "request is not well-formed";
+		at += klen + vlen;
+		if (packed_str_is(key, klen, "id"))
+			return "request must not carry an id: the library adds it";
+		if (packed_str_is(key, klen, "op") && packed_str_is(val, vlen, "stream"))
+			return "stream answers with many messages: not in the blocking API";
+		if (packed_str_is(key, klen, "progress") && vlen == 1 &&
+		    (unsigned char)val[0] == 0xc3)
+			return "progress messages are not in the blocking API";
 	}
-	return false;
+	return NULL;
 }
 
 int rowd_request_json(rowd_ctx *c, const char *json, const msgpack_object **answer)
 {
 	const unsigned char *m;
+	const char *why;
 	size_t hl;
 	uint32_t count;
 
@@ -901,8 +937,9 @@ int rowd_request_json(rowd_ctx *c, const char *json, const msgpack_object **answ
 	count = map_hdr_count(m);
 	if (count == UINT32_MAX)
 		return fail(c, "EINVAL", "request has too many fields");
-	if (packed_map_has_id(c->jbuf.data + hl, c->jbuf.len - hl, count))
-		return fail(c, "EINVAL", "request must not carry an id: the library adds it");
+	why = request_refusal(c->jbuf.data + hl, c->jbuf.len - hl, count);
+	if (why)
+		return fail(c, "EINVAL", "%s", why);
 	/* The fields are copied as parsed, behind a header counting the id. */
 	if (req_begin(c, NULL, count) < 0)
 		return -1;
@@ -917,9 +954,10 @@ int rowd_request_json(rowd_ctx *c, const char *json, const msgpack_object **answ
 
 /* ---- helpers over rows ------------------------------------------------ */
 
+/* NULL-safe, so that lookups chain: rowd_map_get(rowd_map_get(a, "x"), "y"). */
 const msgpack_object *rowd_map_get(const msgpack_object *map, const char *key)
 {
-	return proto_map_get(map, key);
+	return map ? proto_map_get(map, key) : NULL;
 }
 
 int rowd_to_json(const msgpack_object *o, char **buf, size_t *len, size_t *cap)

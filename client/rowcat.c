@@ -25,10 +25,10 @@
  * in the time the rows take to print. */
 #define READ_ROWS 5000
 /* Rows per write_bulk. */
-#define BATCH_ROWS 1000
-/* The daemon refuses request frames above its frame limit (and closes the
- * connection): write batches stay well below the default. */
-#define WRITE_BATCH_BYTES ((size_t)8 << 20)
+#define WRITE_ROWS 1000
+/* Bytes per write_bulk: the daemon refuses a request frame above its
+ * frame limit (and closes the connection), so stay well below it. */
+#define WRITE_BYTES ((size_t)8 << 20)
 
 enum mode { M_PRINT, M_COUNT, M_DETECT, M_TABLES, M_STATS, M_OUTPUT };
 
@@ -67,6 +67,7 @@ struct rowcat {
 	int nfiles;
 
 	rowd_ctx *c;
+	size_t read_rows, write_rows, write_bytes;   /* batch sizes */
 	struct mpbuf text;                /* JSON output of one batch */
 	bool out_stopped;                 /* stdout failed: print nothing more */
 	int out_rc;                       /* 0: the reader left (EPIPE), 1: an error */
@@ -430,26 +431,33 @@ static int request_path(struct rowcat *r, const char *op, const char *path,
 	return rc;
 }
 
+/* key: the packed map v, unless v is empty. */
+static int put_kmap(struct mpbuf *b, const char *key, const struct mpbuf *v)
+{
+	if (v->len == 0)
+		return 0;
+	return mpbuf_cstr(b, key) < 0 || mpbuf_append(b, v->data, v->len) < 0 ? -1 : 0;
+}
+
 /* The open fields of one side of a convert. */
 static int pack_spec(struct mpbuf *mp, const char *path, const struct side *s)
 {
 	uint32_t n = 1 + !!s->format + !!s->codec + !!s->opts_mp.len + !!s->copts_mp.len;
 
-	return mpbuf_map_hdr(mp, n) < 0 || put_kstr(mp, "path", path) < 0 ||
-	       (s->format && put_kstr(mp, "format", s->format) < 0) ||
-	       (s->codec && put_kstr(mp, "codec", s->codec) < 0) ||
-	       (s->opts_mp.len && (mpbuf_cstr(mp, "options") < 0 ||
-	                           mpbuf_append(mp, s->opts_mp.data, s->opts_mp.len) < 0)) ||
-	       (s->copts_mp.len && (mpbuf_cstr(mp, "codec_options") < 0 ||
-	                            mpbuf_append(mp, s->copts_mp.data, s->copts_mp.len) < 0))
-	       ? -1 : 0;
+	if (mpbuf_map_hdr(mp, n) < 0 || put_kstr(mp, "path", path) < 0 ||
+	    (s->format && put_kstr(mp, "format", s->format) < 0) ||
+	    (s->codec && put_kstr(mp, "codec", s->codec) < 0) ||
+	    put_kmap(mp, "options", &s->opts_mp) < 0 ||
+	    put_kmap(mp, "codec_options", &s->copts_mp) < 0)
+		return -1;
+	return 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */
 
-static size_t batch_size(int64_t left)
+static size_t batch_size(const struct rowcat *r, int64_t left)
 {
-	return left >= 0 && left < READ_ROWS ? (size_t)left : READ_ROWS;
+	return left >= 0 && (uint64_t)left < r->read_rows ? (size_t)left : r->read_rows;
 }
 
 static int print_rows(struct rowcat *r, const msgpack_object *rows)
@@ -472,12 +480,14 @@ static int print_file(struct rowcat *r, const char *file, const char *path)
 	while (left != 0) {
 		const msgpack_object *rows;
 		bool eof;
-		int n = rowd_read_bulk(r->c, h, batch_size(left), &rows, &eof);
+		int n = rowd_read_bulk(r->c, h, batch_size(r, left), &rows, &eof);
+		int rc;
 
 		if (n < 0)
 			return report(r->c, file);
-		if (print_rows(r, rows) || r->out_stopped)
-			return r->out_rc;   /* the handle dies with the connection */
+		rc = print_rows(r, rows);
+		if (rc || r->out_stopped)
+			return rc;   /* the handle dies with the connection */
 		if (left > 0)
 			left -= n;
 		if (eof || n == 0)
@@ -496,7 +506,7 @@ static int64_t count_by_reading(struct rowcat *r, int h)
 	while (left != 0) {
 		const msgpack_object *rows;
 		bool eof;
-		int n = rowd_read_bulk(r->c, h, batch_size(left), &rows, &eof);
+		int n = rowd_read_bulk(r->c, h, batch_size(r, left), &rows, &eof);
 
 		if (n < 0)
 			return -1;
@@ -588,6 +598,40 @@ static int stats(struct rowcat *r)
 	return print_answer(r, ans);
 }
 
+static size_t min_size(size_t a, uint64_t b)
+{
+	return b < a ? (size_t)b : a;
+}
+
+/* Fits the batch sizes to the daemon's limits (hello): a daemon set up
+ * below our defaults would refuse our batches. A daemon that does not
+ * answer hello keeps the defaults; a broken connection shows at the
+ * next request. */
+static void tune_to_daemon(struct rowcat *r)
+{
+	const msgpack_object *ans, *lim, *v;
+	char req[128];
+
+	r->read_rows = READ_ROWS;
+	r->write_rows = WRITE_ROWS;
+	r->write_bytes = WRITE_BYTES;
+	snprintf(req, sizeof req, "{\"op\":\"hello\",\"version\":%d,\"client\":\"rowcat %s\"}",
+	         ROWD_PROTOCOL_VERSION, PACKAGE_VERSION);
+	if (rowd_request_json(r->c, req, &ans) < 0)
+		return;
+	lim = proto_map_get(ans, "limits");
+	if (!lim)
+		return;
+	v = proto_map_get(lim, "batch_rows");
+	if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > 0) {
+		r->read_rows = min_size(r->read_rows, v->via.u64);
+		r->write_rows = min_size(r->write_rows, v->via.u64);
+	}
+	v = proto_map_get(lim, "frame_bytes");
+	if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 >= 2)
+		r->write_bytes = min_size(r->write_bytes, v->via.u64 / 2);
+}
+
 typedef int (*file_fn)(struct rowcat *r, const char *file, const char *path);
 
 /* Runs fn on every file; an error about one file does not stop the others,
@@ -621,7 +665,7 @@ static void batch_free(struct batch *b)
 static int batch_end_row(struct batch *b)
 {
 	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : BATCH_ROWS;
+		size_t cap = b->cap ? b->cap * 2 : WRITE_ROWS;
 		size_t *e = realloc(b->ends, cap * sizeof *e);
 
 		if (!e)
@@ -633,18 +677,18 @@ static int batch_end_row(struct batch *b)
 	return 0;
 }
 
-/* Sends the batch as write_bulk requests of at most BATCH_ROWS rows and
- * about WRITE_BATCH_BYTES (a bigger row goes alone). */
-static int batch_flush(rowd_ctx *c, int h, struct batch *b)
+/* Sends the batch as write_bulk requests of at most r->write_rows rows
+ * and about r->write_bytes (a bigger row goes alone). */
+static int batch_flush(struct rowcat *r, int h, struct batch *b)
 {
 	size_t i = 0, start = 0;
 
 	while (i < b->n) {
 		size_t j = i + 1;
 
-		while (j < b->n && j - i < BATCH_ROWS && b->ends[j] - start <= WRITE_BATCH_BYTES)
+		while (j < b->n && j - i < r->write_rows && b->ends[j] - start <= r->write_bytes)
 			j++;
-		if (rowd_write_bulk_packed(c, h, b->buf.data + start, b->ends[j - 1] - start,
+		if (rowd_write_bulk_packed(r->c, h, b->buf.data + start, b->ends[j - 1] - start,
 		                           j - i) < 0)
 			return -1;
 		start = b->ends[j - 1];
@@ -655,9 +699,9 @@ static int batch_flush(rowd_ctx *c, int h, struct batch *b)
 	return 0;
 }
 
-static bool batch_full(const struct batch *b)
+static bool batch_full(const struct rowcat *r, const struct batch *b)
 {
-	return b->n >= BATCH_ROWS || b->buf.len >= WRITE_BATCH_BYTES;
+	return b->n >= r->write_rows || b->buf.len >= r->write_bytes;
 }
 
 static bool is_map_hdr(unsigned char b)
@@ -725,13 +769,13 @@ static int stdin_rows(struct rowcat *r, int h, struct batch *b)
 		if (!line_trim(&line, &len, ++lineno))
 			continue;
 		rc = stdin_row(b, line, len, lineno);
-		if (rc == 0 && batch_full(b) && batch_flush(r->c, h, b) < 0)
+		if (rc == 0 && batch_full(r, b) && batch_flush(r, h, b) < 0)
 			rc = report(r->c, r->output);
 	}
 	if (rc == 0 && ferror(stdin))
 		rc = report_local("-", "%s", strerror(errno));
 	free(buf);
-	if (rc == 0 && batch_flush(r->c, h, b) < 0)
+	if (rc == 0 && batch_flush(r, h, b) < 0)
 		rc = report(r->c, r->output);
 	return rc;
 }
@@ -759,13 +803,13 @@ static int copy_rows(struct rowcat *r, const char *file, int hin, int hout,
 	while (left != 0) {
 		const msgpack_object *rows;
 		bool eof;
-		int n = rowd_read_bulk(r->c, hin, batch_size(left), &rows, &eof);
+		int n = rowd_read_bulk(r->c, hin, batch_size(r, left), &rows, &eof);
 
 		if (n < 0)
 			return report(r->c, file);
 		if (batch_add_rows(b, rows))
 			return 1;
-		if (batch_flush(r->c, hout, b) < 0)
+		if (batch_flush(r, hout, b) < 0)
 			return report(r->c, r->output);
 		if (left > 0)
 			left -= n;
@@ -1018,6 +1062,17 @@ static int run(struct rowcat *r)
 	return 1;
 }
 
+static int connect_and_run(struct rowcat *r)
+{
+	r->c = rowd_connect(r->socket);
+	if (!r->c)
+		return report_nomem();
+	if (rowd_ctx_broken(r->c))
+		return report(r->c, NULL);
+	tune_to_daemon(r);
+	return run(r);
+}
+
 int main(int argc, char **argv)
 {
 	struct rowcat r = { .mode = M_PRINT, .head = -1 };
@@ -1028,16 +1083,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
 	parse_args(&r, argc, argv);
 	mpbuf_init(&r.text);
-	rc = side_build(&r.in) || side_build(&r.out);
-	if (rc == 0) {
-		r.c = rowd_connect(r.socket);
-		if (!r.c)
-			rc = report_nomem();
-		else if (rowd_ctx_broken(r.c))
-			rc = report(r.c, NULL);
-		else
-			rc = run(&r);
-	}
+	rc = side_build(&r.in) || side_build(&r.out) || connect_and_run(&r);
 	rowd_free(r.c);
 	mpbuf_free(&r.text);
 	side_free(&r.in);

@@ -27,6 +27,15 @@ void reqmsg_free(struct reqmsg *m)
 	free(m);
 }
 
+void conn_forget_convert(struct conn *c, struct reqmsg *m)
+{
+	for (struct reqmsg **p = &c->converts; *p; p = &(*p)->next_active)
+		if (*p == m) {
+			*p = m->next_active;
+			return;
+		}
+}
+
 static void free_ref(const void *data, size_t len, void *arg)
 {
 	free((void *)data);

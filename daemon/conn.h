@@ -28,6 +28,8 @@ struct reqmsg {
 	msgpack_unpacked up;
 	struct rowd_request req;
 	atomic_bool cancel;         /* stream/convert: `cancel` arrived */
+	struct reqmsg *next_active; /* conn's list of running converts */
+	void *state;                /* a convert's state between steps */
 };
 
 struct conn {
@@ -45,6 +47,7 @@ struct conn {
 	size_t nslots;
 	size_t nhandles;            /* handle objects alive (slots + detached) */
 	struct handle *blocked;     /* handles waiting for the output to drain */
+	struct reqmsg *converts;    /* running converts (for cancel) */
 
 	uint64_t text_lines;        /* requests read in text mode (default ids) */
 	unsigned jobs;              /* jobs in flight */
@@ -74,6 +77,7 @@ void conn_check_done(struct conn *c);
 void conn_maybe_free(struct conn *c);
 
 void reqmsg_free(struct reqmsg *m);
+void conn_forget_convert(struct conn *c, struct reqmsg *m);
 /* Text mode: a request without an id is answered with its request number
  * on the connection, so a person can match answers to lines. */
 void conn_default_id(const struct conn *c, char *id_raw, size_t *id_len);

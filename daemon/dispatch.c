@@ -212,8 +212,12 @@ static int cancel(struct conn *c, const struct rowd_request *req, struct rowd_er
 	struct reqmsg *target = handle_find_stream(c, req->target_raw, req->target_len);
 	struct mpbuf b;
 
+	for (struct reqmsg *m = c->converts; m && !target; m = m->next_active)
+		if (m->req.id_len == req->target_len &&
+		    memcmp(m->req.id_raw, req->target_raw, req->target_len) == 0)
+			target = m;
 	if (!target)
-		return rowd_error_set(err, ROWD_EINVAL, "no stream with that id on this connection");
+		return rowd_error_set(err, ROWD_EINVAL, "no stream or convert with that id on this connection");
 	atomic_store(&target->cancel, true);
 	mpbuf_init(&b);
 	if (answer_simple(req, &b, "cancelling", NULL) < 0) {
@@ -238,13 +242,14 @@ static int route(struct conn *c, struct reqmsg *m, struct rowd_error *err)
 		return r < 0 ? -1 : 0;
 	if (req->op == OP_CANCEL)
 		return cancel(c, req, err);
-	if (req->op == OP_CONVERT)
-		return rowd_error_set(err, ROWD_ENOTSUP, "op %s is not implemented in this version",
-		                      rowd_op_name(req->op));
 	if (s->queued >= s->cfg.limits.queued_jobs)
 		return rowd_error_set(err, ROWD_ELIMIT, "too many queued requests (queued_jobs limit %zu)",
 		                      s->cfg.limits.queued_jobs);
-	if (req->op == OP_DETECT || req->op == OP_TABLES) {
+	if (req->op == OP_CONVERT) {
+		m->next_active = c->converts;
+		c->converts = m;
+	}
+	if (req->op == OP_DETECT || req->op == OP_TABLES || req->op == OP_CONVERT) {
 		s->queued++;
 		jobs_submit(c, NULL, m);
 		return 1;

@@ -18,11 +18,6 @@
 /* Rows per format call during a counting pass. */
 #define COUNT_BATCH 4096
 
-struct job_env {
-	const struct roots *roots;
-	const struct rowd_limits *limits;
-};
-
 static void job_env(const struct rjob *rj, struct job_env *env)
 {
 	env->roots = &rj->conn->srv->roots;
@@ -74,7 +69,7 @@ void handle_release_state(struct handle *h)
 	}
 }
 
-static int open_reader(struct handle *h, const struct job_env *env,
+int jobs_open_reader(struct handle *h, const struct job_env *env,
                        const struct rowd_open_spec *spec, struct rowd_error *err)
 {
 	struct fmt_args a = { 0 };
@@ -96,7 +91,7 @@ static int open_reader(struct handle *h, const struct job_env *env,
 	return h->fmt->rd_open(&a, &h->fst, err);
 }
 
-static int open_writer(struct handle *h, const struct job_env *env,
+int jobs_open_writer(struct handle *h, const struct job_env *env,
                        const struct rowd_open_spec *spec, struct rowd_error *err)
 {
 	struct fmt_args a = { 0 };
@@ -140,7 +135,7 @@ static int do_open(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		return rowd_error_set(err, ROWD_ENOTSUP, "engine '%.*s' is not available (engines: internal)",
 		                      (int)(spec->engine_len > 32 ? 32 : spec->engine_len), spec->engine);
 	h->mode = spec->mode ? spec->mode : 'r';
-	if ((h->mode == 'w' ? open_writer : open_reader)(h, &env, spec, err) < 0)
+	if ((h->mode == 'w' ? jobs_open_writer : jobs_open_reader)(h, &env, spec, err) < 0)
 		return -1;
 	/* The options stay referenced by the format state. */
 	h->open_msg = rj->msg;
@@ -426,19 +421,8 @@ static int do_close(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	uint32_t count;
 	size_t at;
 
-	if (h->mode == 'w') {
-		if (h->fmt->wr_finish(h->fst, err) < 0 || output_finish(&h->out, err) < 0) {
-			handle_release_state(h);
-			return -1;
-		}
-		h->fmt->wr_close(h->fst);
-		h->fst = NULL;
-		output_close(&h->out);
-		if (wfile_commit(&h->wf, err) < 0) {
-			handle_release_state(h);
-			return -1;
-		}
-	}
+	if (h->mode == 'w' && jobs_commit_writer(h, err) < 0)
+		return -1;
 	handle_release_state(h);
 	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
 	if (h->mode == 'w') {
@@ -569,6 +553,22 @@ static int do_stream(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	return 0;
 }
 
+int jobs_commit_writer(struct handle *h, struct rowd_error *err)
+{
+	if (h->fmt->wr_finish(h->fst, err) < 0 || output_finish(&h->out, err) < 0) {
+		handle_release_state(h);
+		return -1;
+	}
+	h->fmt->wr_close(h->fst);
+	h->fst = NULL;
+	output_close(&h->out);
+	if (wfile_commit(&h->wf, err) < 0) {
+		handle_release_state(h);
+		return -1;
+	}
+	return 0;
+}
+
 /* detect and tables: no handle, a private fd. */
 static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 {
@@ -615,6 +615,7 @@ static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	case OP_CLOSE: return do_close(rj, b, err);
 	case OP_DETECT:
 	case OP_TABLES: return do_detect(rj, b, err);
+	case OP_CONVERT: return convert_step(rj, b, err);
 	default:
 		return rowd_error_set(err, ROWD_ENOTSUP, "op %s is not run by workers",
 		                      rowd_op_name(rj->msg->req.op));
@@ -662,6 +663,7 @@ static void rjob_run(struct job *j)
 		const struct rowd_request *req = &rj->msg->req;
 
 		rj->failed = true;
+		rj->err = err;
 		stats_error(err.code);
 		b.len = 0;
 		if (proto_answer_error(&b, req->id_raw, req->id_len, &err) < 0)
@@ -669,6 +671,10 @@ static void rjob_run(struct job *j)
 		if (req->op == OP_OPEN) {
 			handle_release_state(rj->h);
 			rj->h->open_msg = NULL;
+		}
+		if (req->op == OP_CONVERT) {
+			convert_free(rj->msg);
+			rj->more = false;
 		}
 	}
 	/* Text connections get JSON; converting here keeps it off the loop. */
@@ -693,8 +699,8 @@ static void fail_queue(struct handle *h, const struct rowd_error *why)
 		h->q_head = m->next;
 		c->srv->queued--;
 		rowd_error_clear(&err);
-		rowd_error_set(&err, ROWD_EBADHANDLE, "handle %u was not opened: %s", h->num,
-		               why->message);
+		rowd_error_set(&err, ROWD_EBADHANDLE, "handle %u was not opened: %s: %.200s", h->num,
+		               rowd_err_name(why->code), why->message);
 		conn_send_error(c, m->req.id_raw, m->req.id_len, &err);
 		reqmsg_free(m);
 	}
@@ -725,13 +731,9 @@ static void rjob_done(struct job *j)
 		if (!rj->msg || op == OP_CLOSE) {
 			h->released = true;
 		} else if (op == OP_OPEN && rj->failed) {
-			struct rowd_error why;
-
-			rowd_error_clear(&why);
-			rowd_error_set(&why, ROWD_EBADHANDLE, "the open failed");
 			h->released = true;
 			handle_detach(h);
-			fail_queue(h, &why);
+			fail_queue(h, &rj->err);
 		}
 		if ((op != OP_OPEN || rj->failed) && !requeued)
 			reqmsg_free(rj->msg);
@@ -741,7 +743,16 @@ static void rjob_done(struct job *j)
 		else if (!h->released)
 			handle_kick(h);
 		handle_maybe_free(h);
+	} else if (op == OP_CONVERT && rj->more) {
+		/* Next step; a dead connection's convert is cancelled so that
+		 * its step frees the state on a worker. */
+		if (c->dead)
+			atomic_store(&rj->msg->cancel, true);
+		c->srv->queued++;
+		jobs_submit(c, NULL, rj->msg);
 	} else {
+		if (op == OP_CONVERT)
+			conn_forget_convert(c, rj->msg);
 		reqmsg_free(rj->msg);
 	}
 	free(rj);

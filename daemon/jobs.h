@@ -18,7 +18,30 @@ struct rjob {
 	struct mpbuf out;
 	bool failed;              /* answer is an error */
 	bool more;                /* a stream with batches still to come */
+	struct rowd_error err;    /* why it failed */
 };
+
+struct roots;
+
+/* What a job reads of the daemon's configuration. */
+struct job_env {
+	const struct roots *roots;
+	const struct rowd_limits *limits;
+};
+
+/* Opening a source or target into a handle's strand state (also used by
+ * convert with handles of its own). On failure the caller releases. */
+int jobs_open_reader(struct handle *h, const struct job_env *env,
+                     const struct rowd_open_spec *spec, struct rowd_error *err);
+int jobs_open_writer(struct handle *h, const struct job_env *env,
+                     const struct rowd_open_spec *spec, struct rowd_error *err);
+/* Commits a writer: format trailer, codec end, fsync + rename. */
+int jobs_commit_writer(struct handle *h, struct rowd_error *err);
+
+/* convert.c: one step of a convert (sets rj->more while rows remain). */
+int convert_step(struct rjob *rj, struct mpbuf *b, struct rowd_error *err);
+/* Frees a convert's state after a failed or abandoned step. */
+void convert_free(struct reqmsg *m);
 
 /* Submits the request as a job (strand-bound when h != NULL). */
 void jobs_submit(struct conn *c, struct handle *h, struct reqmsg *m);

@@ -15,7 +15,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/handle.h daemon/handle.c \
 	daemon/jobs.h daemon/jobs.c \
 	daemon/conn.h daemon/conn.c \
-	daemon/dispatch.c \
+	daemon/dispatch.c daemon/convert.c \
 	daemon/server.h daemon/server.c \
 	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
 	daemon/formats/registry.c daemon/formats/csv.c \

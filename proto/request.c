@@ -420,17 +420,20 @@ static int get_counts(const msgpack_object *vals[F_COUNT], const struct scope *s
 	return 0;
 }
 
-/* hello's fields are informative; they are only type-checked. */
+/* hello's fields are informative; they are only type-checked. A client
+ * may state its version as the protocol number or as its own version
+ * string: both are accepted. */
 static int get_hello(const msgpack_object *vals[F_COUNT], const struct scope *sc,
                      struct rowd_error *err)
 {
 	const msgpack_object *v;
-	uint64_t version;
 	const char *s;
 	size_t n;
 
-	if ((v = given(vals, F_VERSION)) && get_positive(v, sc, F_VERSION, UINT64_MAX, &version, err) < 0)
-		return -1;
+	if ((v = given(vals, F_VERSION)) && v->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    v->type != MSGPACK_OBJECT_STR)
+		return rowd_error_set(err, ROWD_EINVAL,
+		                      "field 'version' must be a protocol version number or a string");
 	if ((v = given(vals, F_CLIENT)) && get_str(v, sc, F_CLIENT, &s, &n, err) < 0)
 		return -1;
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,6 +42,7 @@ static bool spawn(struct daemon *d, const char *const *extra)
 {
 	const char *argv[64];
 	char rowd[512];
+	pid_t parent;
 	int n = 0;
 
 	snprintf(rowd, sizeof rowd, "%s/daemon/rowd", TOP_BUILDDIR);
@@ -63,12 +65,18 @@ static bool spawn(struct daemon *d, const char *const *extra)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 
+	parent = getpid();
 	d->pid = fork();
 	if (d->pid < 0)
 		return false;
 	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int fd;
 
+		/* A test that fails or times out ends its (forked) process:
+		 * the daemon must not outlive it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 2);
 			close(fd);

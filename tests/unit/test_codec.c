@@ -1,4 +1,4 @@
-/* Codec tests: gzip (both inflaters when ISA-L is built in) and none.
+/* Codec tests: gzip (ISA-L and zlib paths when ISA-L is built in) and none.
  *
  * Files are memfds read through struct rawin directly (to choose the
  * output buffer size, down to one byte) and through input.h/output.h as

@@ -149,7 +149,7 @@ static void assert_rows(const struct mp_read *r, const char *expected)
 {
 	struct mpbuf want = pack_lines(expected);
 
-	if (want.len != r->rows.len || memcmp(want.data, r->rows.data, want.len) != 0) {
+	if (want.len != r->rows.len || (want.len && memcmp(want.data, r->rows.data, want.len) != 0)) {
 		char *got = rows_text(&r->rows);
 
 		ck_abort_msg("rows differ:\n got: %s\nwant: %s", got, expected);
@@ -297,49 +297,59 @@ static size_t trim_end(const char *text, size_t n)
 	return n;
 }
 
+/* The value of "v" in the only row of r. */
+static void row_v(const struct mp_read *r, msgpack_unpacked *up, const msgpack_object **v)
+{
+	size_t off = 0;
+
+	ck_assert(msgpack_unpack_next(up, r->rows.data, r->rows.len, &off) == MSGPACK_UNPACK_SUCCESS);
+	*v = proto_map_get(&up->data, "v");
+	ck_assert_ptr_nonnull(*v);
+}
+
 static void y_file(const char *name, char *text, size_t n)
 {
 	struct rowd_limits lim;
 	struct rowd_error err;
 	struct mpbuf want;
-	msgpack_unpacked up, vp;
-	size_t len, off = 0, voff = 0;
-	char *line;
-	struct mp_read r;
-	const msgpack_object *v;
+	msgpack_unpacked wp, up1, up2;
+	const msgpack_object *v1, *v2;
+	size_t len, off = 0;
+	char *line, *arr;
+	struct mp_read r1, r2;
 
 	n = trim_end(text, n);
-	line = wrap_row("", text, n, &len, true);
-	r = read_mp(&format_jsonl, line, len, NULL, 1000);
-	ck_assert_msg(r.rc == 1 && r.nrows == 1, "%s: %s", name, r.err.message);
-
 	rowd_limits_default(&lim);
 	mpbuf_init(&want);
 	ck_assert_msg(proto_json_to_msgpack(text, n, &lim, &want, &err) == 0, "%s: %s", name,
 	              err.message);
-	msgpack_unpacked_init(&up);
-	msgpack_unpacked_init(&vp);
-	ck_assert(msgpack_unpack_next(&up, r.rows.data, r.rows.len, &off) == MSGPACK_UNPACK_SUCCESS);
-	ck_assert(msgpack_unpack_next(&vp, want.data, want.len, &voff) == MSGPACK_UNPACK_SUCCESS);
-	v = proto_map_get(&up.data, "v");
-	ck_assert_msg(v && msgpack_object_equal(*v, vp.data), "%s: value differs", name);
-	mp_read_free(&r);
+	msgpack_unpacked_init(&wp);
+	ck_assert(msgpack_unpack_next(&wp, want.data, want.len, &off) == MSGPACK_UNPACK_SUCCESS);
 
-	/* The same row through the JSON reader packs to the same value. */
-	free(line);
-	line = wrap_row("[", text, n, &len, true);
-	line[len - 1] = ']';
-	r = read_mp(&format_json, line, len, NULL, 1000);
-	ck_assert_msg(r.rc == 1 && r.nrows == 1, "%s (json): %s", name, r.err.message);
-	off = 0;
-	ck_assert(msgpack_unpack_next(&vp, r.rows.data, r.rows.len, &off) == MSGPACK_UNPACK_SUCCESS);
-	ck_assert_msg(msgpack_object_equal(up.data, vp.data), "%s: json reader differs", name);
+	line = wrap_row("", text, n, &len, true);
+	r1 = read_mp(&format_jsonl, line, len, NULL, 1000);
+	ck_assert_msg(r1.rc == 1 && r1.nrows == 1, "%s: %s", name, r1.err.message);
+	/* The same row as the element of a JSON array. */
+	arr = wrap_row("[", text, n, &len, true);
+	arr[len - 1] = ']';
+	r2 = read_mp(&format_json, arr, len, NULL, 1000);
+	ck_assert_msg(r2.rc == 1 && r2.nrows == 1, "%s (json): %s", name, r2.err.message);
+
+	msgpack_unpacked_init(&up1);
+	msgpack_unpacked_init(&up2);
+	row_v(&r1, &up1, &v1);
+	row_v(&r2, &up2, &v2);
+	ck_assert_msg(msgpack_object_equal(*v1, wp.data), "%s: value differs", name);
+	ck_assert_msg(msgpack_object_equal(*v2, wp.data), "%s (json): value differs", name);
+
+	msgpack_unpacked_destroy(&wp);
+	msgpack_unpacked_destroy(&up1);
+	msgpack_unpacked_destroy(&up2);
+	mp_read_free(&r1);
+	mp_read_free(&r2);
 	mpbuf_free(&want);
-
-	mp_read_free(&r);
-	msgpack_unpacked_destroy(&up);
-	msgpack_unpacked_destroy(&vp);
 	free(line);
+	free(arr);
 }
 
 START_TEST(suite_y_files)

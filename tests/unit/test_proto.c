@@ -430,11 +430,18 @@ START_TEST(test_scan_depth)
 	ck_assert_uint_eq(k, 33);
 	ck_assert_int_eq(err.offset, 32);
 
-	/* 32 levels are fine */
+	/* 32 levels are fine, and msgpack-c (whose C unpacker stops at 32
+	 * levels) can unpack what the default limit lets through */
 	proto_scanner_init(&s);
 	memcpy(deep + 32, "\xc0", 1);
 	ck_assert_int_eq(proto_scan(&s, deep, 33, &lim, &len, &err), 1);
 	ck_assert_uint_eq(len, 33);
+	{
+		msgpack_unpacked u;
+
+		unpack_one(&u, deep, 33);
+		msgpack_unpacked_destroy(&u);
+	}
 
 	/* a configured depth above the scanner's capacity is capped */
 	{
@@ -573,6 +580,7 @@ START_TEST(test_request_ops_good)
 	dec_free(&d);
 
 	expect_ok("{\"op\":\"hello\",\"version\":1,\"client\":\"test\"}");
+	expect_ok("{\"op\":\"hello\",\"version\":\"0.1.0\"}");
 	expect_ok("{\"op\":\"ping\"}");
 	expect_ok("{\"op\":\"stats\",\"id\":18446744073709551615}");
 	expect_ok("{\"op\":\"help\",\"id\":-9223372036854775808}");
@@ -640,7 +648,8 @@ START_TEST(test_request_ops_bad)
 	           ROWD_EINVAL, "unknown field 'x' in 'from' of op 'convert'");
 	expect_err("{\"op\":\"convert\",\"from\":{\"path\":\"a\"},\"to\":{\"path\":\"b\"},\"limit\":3}",
 	           ROWD_EINVAL, "unknown field 'limit' for op 'convert'");
-	expect_err("{\"op\":\"hello\",\"version\":\"1\"}", ROWD_EINVAL, "'version' must be a positive integer");
+	expect_err("{\"op\":\"hello\",\"version\":[1]}", ROWD_EINVAL, "'version' must be a protocol version number");
+	expect_err("{\"op\":\"hello\",\"client\":1}", ROWD_EINVAL, "'client' must be a non-empty string");
 	expect_err("{\"op\":\"ping\",\"id\":1.5}", ROWD_EINVAL, "field 'id' must be nil, an integer or a string");
 	expect_err("{\"op\":\"ping\",\"id\":\"0123456789012345678901234567890123456789012345678\"}",
 	           ROWD_EINVAL, "at most 48 bytes");
