@@ -677,21 +677,28 @@ static int batch_end_row(struct batch *b)
 	return 0;
 }
 
-/* Sends the batch as write_bulk requests of at most r->write_rows rows
- * and about r->write_bytes (a bigger row goes alone). */
+/* Sends rows [i, j) of the batch as one write_bulk. */
+static int send_rows(struct rowcat *r, int h, const struct batch *b, size_t i, size_t j)
+{
+	size_t start = i ? b->ends[i - 1] : 0;
+
+	return rowd_write_bulk_packed(r->c, h, b->buf.data + start, b->ends[j - 1] - start,
+	                              j - i);
+}
+
+/* Sends the whole batch as write_bulk requests of at most r->write_rows
+ * rows and r->write_bytes (a bigger row goes alone). */
 static int batch_flush(struct rowcat *r, int h, struct batch *b)
 {
-	size_t i = 0, start = 0;
+	size_t i = 0;
 
 	while (i < b->n) {
-		size_t j = i + 1;
+		size_t start = i ? b->ends[i - 1] : 0, j = i + 1;
 
 		while (j < b->n && j - i < r->write_rows && b->ends[j] - start <= r->write_bytes)
 			j++;
-		if (rowd_write_bulk_packed(r->c, h, b->buf.data + start, b->ends[j - 1] - start,
-		                           j - i) < 0)
+		if (send_rows(r, h, b, i, j) < 0)
 			return -1;
-		start = b->ends[j - 1];
 		i = j;
 	}
 	b->n = 0;
@@ -699,9 +706,26 @@ static int batch_flush(struct rowcat *r, int h, struct batch *b)
 	return 0;
 }
 
-static bool batch_full(const struct rowcat *r, const struct batch *b)
+/* Called after each row streamed in: sends a request as soon as one is
+ * full. The row that takes the batch over the byte limit stays for the
+ * next request, so that requests stay near the limit. */
+static int batch_row_added(struct rowcat *r, int h, struct batch *b)
 {
-	return b->n >= r->write_rows || b->buf.len >= r->write_bytes;
+	size_t sent, keep;
+
+	if (b->buf.len <= r->write_bytes)
+		return b->n >= r->write_rows ? batch_flush(r, h, b) : 0;
+	if (b->n == 1)
+		return batch_flush(r, h, b);
+	if (send_rows(r, h, b, 0, b->n - 1) < 0)
+		return -1;
+	sent = b->ends[b->n - 2];
+	keep = b->buf.len - sent;
+	memmove(b->buf.data, b->buf.data + sent, keep);
+	b->buf.len = keep;
+	b->ends[0] = keep;
+	b->n = 1;
+	return 0;
 }
 
 static bool is_map_hdr(unsigned char b)
@@ -769,7 +793,7 @@ static int stdin_rows(struct rowcat *r, int h, struct batch *b)
 		if (!line_trim(&line, &len, ++lineno))
 			continue;
 		rc = stdin_row(b, line, len, lineno);
-		if (rc == 0 && batch_full(r, b) && batch_flush(r, h, b) < 0)
+		if (rc == 0 && batch_row_added(r, h, b) < 0)
 			rc = report(r->c, r->output);
 	}
 	if (rc == 0 && ferror(stdin))

@@ -56,7 +56,7 @@ void convert_free(struct reqmsg *m)
 static struct convert *convert_start(struct rjob *rj, struct rowd_error *err)
 {
 	const struct rowd_request *req = &rj->msg->req;
-	struct job_env env = { &rj->conn->srv->roots, &rj->conn->srv->cfg.limits };
+	struct job_env env = { &rj->conn->srv->roots, &rj->conn->srv->row_limits };
 	struct convert *cv = calloc(1, sizeof *cv);
 
 	if (!cv || !msgpack_zone_init(&cv->zone, 64 * 1024)) {

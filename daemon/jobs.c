@@ -21,7 +21,7 @@
 static void job_env(const struct rjob *rj, struct job_env *env)
 {
 	env->roots = &rj->conn->srv->roots;
-	env->limits = &rj->conn->srv->cfg.limits;
+	env->limits = &rj->conn->srv->row_limits;
 }
 
 static int put_key(struct mpbuf *b, const char *k)

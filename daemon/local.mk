@@ -10,6 +10,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/detect.h daemon/detect.c \
 	daemon/settings.h daemon/settings.c \
 	daemon/log.h daemon/log.c \
+	daemon/notify.h daemon/notify.c \
 	daemon/stats.h daemon/stats.c \
 	daemon/workers.h daemon/workers.c \
 	daemon/handle.h daemon/handle.c \

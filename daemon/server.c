@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "handle.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "stats.h"
 #include "wfile.h"
@@ -224,6 +225,7 @@ static void stop(struct server *s, const char *why)
 	if (s->stopping)
 		return;
 	log_info("%s: stopping", why);
+	notify_send("STOPPING=1");
 	s->stopping = true;
 	if (s->listener) {
 		evconnlistener_free(s->listener);
@@ -251,15 +253,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			log_info("SIGHUP: no config file to reload");
 			return;
 		}
+		notify_send("RELOADING=1");
 		config_defaults(&fresh);
 		if (config_load_file(&fresh, s->cfg.config_file, msg, sizeof msg) < 0) {
 			log_error("SIGHUP: %s; keeping the current configuration", msg);
 			config_free(&fresh);
+			notify_send("READY=1\nSTATUS=reload failed, old configuration in force");
 			return;
 		}
 		log_set_level((enum log_level)fresh.log_level);
 		log_info("SIGHUP: log level reloaded from %s", s->cfg.config_file);
 		config_free(&fresh);
+		notify_send("READY=1");
 		return;
 	}
 	stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -286,6 +291,7 @@ static uint64_t tick_expected;
 /* Loop latency: how late a periodic timer fires. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *s = arg;
 	uint64_t now = now_us();
 	uint64_t lag = now > tick_expected ? now - tick_expected : 0;
 
@@ -293,6 +299,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (lag > g_stats.loop_lag_us_max)
 		g_stats.loop_lag_us_max = lag;
 	tick_expected = now + TICK_MS * 1000u;
+	/* A status line for `systemctl status`, about once a second. */
+	if (++s->ticks % 10 == 0)
+		notify_sendf("STATUS=%zu connections, %llu handles, %llu jobs running", s->nconns,
+		             (unsigned long long)g_stats.handles_now,
+		             (unsigned long long)atomic_load(&g_stats.jobs_running));
 }
 
 int server_init(struct server *s, struct rowd_config *cfg)
@@ -306,6 +317,8 @@ int server_init(struct server *s, struct rowd_config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 	s->listen_fd = -1;
 	g_stats.started = time(NULL);
+	s->row_limits = s->cfg.limits;
+	s->row_limits.depth = s->cfg.limits.depth > 2 ? s->cfg.limits.depth - 2 : 1;
 	log_set_level((enum log_level)s->cfg.log_level);
 	if (roots_open(&s->roots, s->cfg.roots, s->cfg.nroots, msg, sizeof msg) < 0) {
 		log_error("%s", msg);
@@ -364,6 +377,7 @@ int server_init(struct server *s, struct rowd_config *cfg)
 	tick_expected = now_us() + TICK_MS * 1000u;
 	log_info("rowd %s listening on %s, %zu root(s), %u workers", PACKAGE_VERSION,
 	         s->cfg.socket_path, s->roots.n, nworkers);
+	notify_sendf("READY=1\nMAINPID=%d\nSTATUS=listening on %s", (int)getpid(), s->cfg.socket_path);
 	return 0;
 }
 

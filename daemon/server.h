@@ -17,6 +17,10 @@ struct workers;
 struct server {
 	struct event_base *base;
 	struct rowd_config cfg;
+	/* Limits as formats see them: rows sit two levels deep in an answer
+	 * ({rows: [row]}) and msgpack-c cannot unpack past 32 levels, so rows
+	 * get two levels less than requests. */
+	struct rowd_limits row_limits;
 	struct roots roots;
 	struct workers *workers;
 	struct evconnlistener *listener;
@@ -28,7 +32,7 @@ struct server {
 	size_t queued;              /* requests waiting on strands + in workers */
 	bool stopping;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_stop_timeout;
-	struct timeval tick_due;
+	unsigned long ticks;
 };
 
 /* Sets everything up (socket, roots, workers) from cfg (taken over). */

@@ -86,8 +86,9 @@ static int set_limit(struct rowd_config *c, const char *key, const char *value,
 			         key, limit_keys[i].min, value);
 			return -1;
 		}
-		if (strcmp(key, "depth") == 0 && v > PROTO_SCAN_MAX_DEPTH) {
-			snprintf(errmsg, errlen, "depth: at most %d", PROTO_SCAN_MAX_DEPTH);
+		/* msgpack-c's unpacker stops at 32 levels (its embedded stack). */
+		if (strcmp(key, "depth") == 0 && v > 32) {
+			snprintf(errmsg, errlen, "depth: at most 32 (msgpack-c cannot unpack deeper)");
 			return -1;
 		}
 		*(size_t *)((char *)&c->limits + limit_keys[i].offset) = v;

@@ -39,10 +39,12 @@
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 static locale_t c_locale;
 
+/* Made once, kept for the life of the process (glibc hands out its
+ * static C locale object for this request). If it cannot be made, the
+ * process locale is used: right unless the program changed LC_NUMERIC. */
 static void c_locale_init(void)
 {
-	/* glibc returns its static C locale object for "C": nothing to free. */
-	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 }
 
 static locale_t get_c_locale(void)
@@ -247,14 +249,14 @@ static int j_number(void *ctx, const char *s, size_t n)
 
 static int j_str(struct jctx *c, const unsigned char *s, size_t n)
 {
-	if (!utf8_valid(s, n)) {
-		rowd_error_set(c->err, ROWD_EFORMAT, "invalid JSON: string is not valid UTF-8");
-		return 0;
-	}
 	if (n > c->lim->str_bytes) {
 		rowd_error_set(c->err, ROWD_ELIMIT,
 		               "string of %zu bytes exceeds the str_bytes limit (%zu)",
 		               n, c->lim->str_bytes);
+		return 0;
+	}
+	if (!utf8_valid(s, n)) {
+		rowd_error_set(c->err, ROWD_EFORMAT, "invalid JSON: string is not valid UTF-8");
 		return 0;
 	}
 	return mpbuf_str(c->out, (const char *)s, n) < 0 ? j_nomem(c) : 1;

@@ -8,7 +8,6 @@
 #include "rowd_proto.h"
 
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Longest id string accepted; its packed form must fit id_raw. */
@@ -293,11 +292,12 @@ static int get_rows(const msgpack_object *v, const struct rowd_limits *lim,
 		                      "%" PRIu32 " rows exceed the batch_rows limit (%zu)",
 		                      v->via.array.size, lim->batch_rows);
 	for (uint32_t i = 0; i < v->via.array.size; i++) {
-		char name[32];
+		const msgpack_object *row = &v->via.array.ptr[i];
 
-		snprintf(name, sizeof name, "rows[%" PRIu32 "]", i);
-		if (get_row(&v->via.array.ptr[i], name, err) < 0)
-			return -1;
+		if (row->type != MSGPACK_OBJECT_MAP)
+			return rowd_error_set(err, ROWD_EINVAL, "rows[%" PRIu32 "] must be a map", i);
+		if (!keys_are_str(row))
+			return rowd_error_set(err, ROWD_EINVAL, "rows[%" PRIu32 "] must have string keys", i);
 	}
 	return 0;
 }

@@ -175,6 +175,152 @@ static const char *tag_shown(const struct json_rd *r)
 	return r->tag_len > 64 ? "(tagname)" : r->tag;
 }
 
+/* ---- values ------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t k;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < k; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return k;
+}
+
+/* Strings are checked here rather than by yajl, whose check lets overlong
+ * forms and encoded surrogates through and ignores what \u escapes decode
+ * to: rows are valid UTF-8 whatever the file held (as in JSON Lines). */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint64_t w;
+		size_t k;
+
+		if (n - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if (!(w & 0x8080808080808080ull)) {
+				i += 8;
+				continue;
+			}
+		}
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((k = utf8_len(s + i, n - i)) == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+/* Numbers are read in the C locale whatever the process locale says. */
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t c_locale;
+
+static void c_locale_init(void)
+{
+	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+static double c_strtod(const char *s)
+{
+	pthread_once(&c_locale_once, c_locale_init);
+	return c_locale ? strtod_l(s, NULL, c_locale) : strtod(s, NULL);
+}
+
+/* Decimals like 123.456 (no exponent, at most 19 digits, a mantissa below
+ * 2^53, at most 22 fraction digits) are m / 10^k with both operands exact
+ * doubles, so one correctly rounded division gives the correctly rounded
+ * value (Clinger's fast path): data is full of them, and strtod is slow. */
+static bool fast_decimal(const char *s, size_t n, double *out)
+{
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	bool neg = s[0] == '-';
+	uint64_t m = 0;
+	size_t digits = 0, frac = 0;
+	bool dot = false;
+	double d;
+
+	for (size_t i = neg; i < n; i++) {
+		if (s[i] == '.') {
+			dot = true;
+		} else if (s[i] >= '0' && s[i] <= '9' && ++digits <= 19) {
+			m = m * 10 + (uint64_t)(s[i] - '0');
+			frac += dot;
+		} else {
+			return false;
+		}
+	}
+	if (m > (1ull << 53) || frac >= sizeof pow10 / sizeof pow10[0])
+		return false;
+	d = (double)m / pow10[frac];
+	*out = neg ? -d : d;
+	return true;
+}
+
+/* Integers that fit stay integers (uint64 for large positive ones, -0 is
+ * 0); everything else becomes a float64, as proto_json_to_msgpack does for
+ * JSON Lines. yajl has checked the syntax. */
+static int pack_number(struct mpbuf *b, const char *s, size_t n)
+{
+	bool neg = n > 0 && s[0] == '-';
+	size_t i = neg ? 1 : 0;
+	uint64_t v = 0;
+	char small[64], *tmp = small;
+	double d;
+
+	for (; i < n; i++) {
+		unsigned dig = (unsigned)(unsigned char)s[i] - '0';
+
+		if (dig > 9 || v > (UINT64_MAX - dig) / 10)
+			break;
+		v = v * 10 + dig;
+	}
+	if (i == n && (!neg || v == 0))
+		return mpbuf_uint(b, v);
+	if (i == n && v <= (uint64_t)INT64_MAX + 1)
+		return mpbuf_int(b, (int64_t)(0 - v));
+	if (fast_decimal(s, n, &d))
+		return mpbuf_double(b, d);
+	if (n >= sizeof small && !(tmp = malloc(n + 1)))
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	d = c_strtod(tmp);
+	if (tmp != small)
+		free(tmp);
+	return mpbuf_double(b, d);
+}
+
 /* ---- packing a row ------------------------------------------------------ */
 
 /* A value or key was written to the row: enforce the row size. */
@@ -211,6 +357,11 @@ static int row_str(struct json_rd *r, const unsigned char *s, size_t n, bool key
 {
 	if (!row_count(r, key))
 		return 0;
+	if (!utf8_valid(s, n)) {
+		r->err.row = (int64_t)r->row_no;
+		return cb_fail(r, ROWD_EFORMAT, "row %llu: a string is not valid UTF-8",
+		               (unsigned long long)r->row_no);
+	}
 	if (n > r->lim->str_bytes) {
 		r->err.row = (int64_t)r->row_no;
 		return cb_fail(r, ROWD_ELIMIT, "row %llu: a string is longer than the str_bytes limit (%zu)",
@@ -323,53 +474,6 @@ static int row_begin(struct json_rd *r)
 	return row_open(r, true);
 }
 
-/* Numbers are read in the C locale whatever the process locale says. */
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static locale_t c_locale;
-
-static void c_locale_init(void)
-{
-	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-}
-
-static double c_strtod(const char *s)
-{
-	pthread_once(&c_locale_once, c_locale_init);
-	return c_locale ? strtod_l(s, NULL, c_locale) : strtod(s, NULL);
-}
-
-/* Integers that fit stay integers (uint64 for large positive ones, -0 is
- * 0); everything else becomes a float64, as proto_json_to_msgpack does for
- * JSON Lines. yajl has checked the syntax. */
-static int pack_number(struct mpbuf *b, const char *s, size_t n)
-{
-	bool neg = n > 0 && s[0] == '-';
-	size_t i = neg ? 1 : 0;
-	uint64_t v = 0;
-	char small[64], *tmp = small;
-	double d;
-
-	for (; i < n; i++) {
-		unsigned dig = (unsigned)(unsigned char)s[i] - '0';
-
-		if (dig > 9 || v > (UINT64_MAX - dig) / 10)
-			break;
-		v = v * 10 + dig;
-	}
-	if (i == n && (!neg || v == 0))
-		return mpbuf_uint(b, v);
-	if (i == n && v <= (uint64_t)INT64_MAX + 1)
-		return mpbuf_int(b, (int64_t)(0 - v));
-	if (n >= sizeof small && !(tmp = malloc(n + 1)))
-		return -1;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	d = c_strtod(tmp);
-	if (tmp != small)
-		free(tmp);
-	return mpbuf_double(b, d);
-}
-
 /* ---- the document around the rows ------------------------------------ */
 
 static void skip_start(struct json_rd *r, enum json_phase ret, uint64_t depth)
@@ -473,6 +577,12 @@ static int doc_close(struct json_rd *r)
 	}
 }
 
+/* Skipped values are held to the same rule as rows: the text is UTF-8. */
+static int doc_bad_utf8(struct json_rd *r)
+{
+	return cb_fail(r, ROWD_EFORMAT, "a string is not valid UTF-8");
+}
+
 static int doc_key(struct json_rd *r, const unsigned char *k, size_t n)
 {
 	if (r->phase != PH_TOPKEYS)
@@ -524,7 +634,7 @@ static int cb_string(void *ctx, const unsigned char *s, size_t n)
 
 	r->events++;
 	if (r->phase != PH_ROW)
-		return doc_scalar(r, "a string");
+		return utf8_valid(s, n) ? doc_scalar(r, "a string") : doc_bad_utf8(r);
 	return row_str(r, s, n, false);
 }
 
@@ -534,7 +644,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 
 	r->events++;
 	if (r->phase != PH_ROW)
-		return doc_key(r, s, n);
+		return utf8_valid(s, n) ? doc_key(r, s, n) : doc_bad_utf8(r);
 	return row_str(r, s, n, true);
 }
 
@@ -602,39 +712,63 @@ static bool has_nonblank(const unsigned char *p, size_t n)
 	return false;
 }
 
-/* Stops for good: drops the partial row; rows queued before it are still
- * handed out, then the error. */
-static void rd_failed(struct json_rd *r)
+/* Stops for good at byte `at` of the slice p (p NULL: at the end of the
+ * input): drops the partial row and records where. Rows queued before the
+ * failure are still handed out, then the error. */
+static void rd_failed(struct json_rd *r, const unsigned char *p, size_t at)
 {
-	if (r->phase == PH_ROW)
+	uint64_t line = r->lines + (p ? count_nl(p, at) : 0) + 1;
+
+	if (r->phase == PH_ROW) {
 		r->dst->len = r->row_start;
+		if (r->err.row < 0 && r->err.code == ROWD_EFORMAT)
+			r->err.row = (int64_t)r->row_no;
+	}
+	r->err.offset = (int64_t)(r->in->consumed + at);
+	r->err.line = (int64_t)line;
 	r->state = -1;
 }
 
-/* yajl stopped in p[0..n): a callback refused (r->err set) or a syntax
- * error. Positions the error at yajl's place in the slice. */
+/* A syntax error: yajl's short message, with the line. */
+static void syntax_error(struct json_rd *r, const unsigned char *p, size_t at, const char *what)
+{
+	r->err.code = ROWD_EFORMAT;
+	snprintf(r->err.message, sizeof r->err.message, "invalid JSON at line %llu: %s",
+	         (unsigned long long)(r->lines + (p ? count_nl(p, at) : 0) + 1), what);
+	rd_failed(r, p, at);
+}
+
+/* yajl stopped in p[0..n) (p NULL: in yajl_complete_parse): a callback
+ * refused (r->err set) or the text is not JSON. */
 static void parse_failed(struct json_rd *r, yajl_status st, const unsigned char *p, size_t n)
 {
 	size_t at = p ? yajl_get_bytes_consumed(r->yh) : 0;
+	unsigned char *msg;
+	char what[128];
 
 	if (at > n)
 		at = n;
-	if (st != yajl_status_client_canceled) {
-		unsigned char *msg = yajl_get_error(r->yh, 0, NULL, 0);
-		size_t len = msg ? strcspn((const char *)msg, "\n") : 0;
-
-		r->err.code = ROWD_EFORMAT;
-		if (r->phase == PH_ROW)
-			r->err.row = (int64_t)r->row_no;
-		snprintf(r->err.message, sizeof r->err.message, "invalid JSON at line %llu: %.*s",
-		         (unsigned long long)(r->lines + count_nl(p, at) + 1), (int)len,
-		         msg ? (const char *)msg : "parse error");
-		if (msg)
-			yajl_free_error(r->yh, msg);
+	if (st == yajl_status_client_canceled) {
+		rd_failed(r, p, at);
+		return;
 	}
-	r->err.offset = (int64_t)(r->in->consumed + at);
-	r->err.line = (int64_t)(r->lines + (p ? count_nl(p, at) : 0) + 1);
-	rd_failed(r);
+	msg = yajl_get_error(r->yh, 0, NULL, 0);
+	snprintf(what, sizeof what, "%.*s", msg ? (int)strcspn((const char *)msg, "\n") : 11,
+	         msg ? (const char *)msg : "parse error");
+	if (msg)
+		yajl_free_error(r->yh, msg);
+	syntax_error(r, p, at, what);
+}
+
+/* yajl takes form feed and vertical tab for whitespace; JSON does not,
+ * and inside a string they would have to be escaped: anywhere in the
+ * text they are an error. Returns the offset of the first one, or n. */
+static size_t bad_space(const unsigned char *p, size_t n)
+{
+	const unsigned char *ff = memchr(p, '\f', n);
+	const unsigned char *vt = memchr(p, '\v', ff ? (size_t)(ff - p) : n);
+
+	return vt ? (size_t)(vt - p) : ff ? (size_t)(ff - p) : n;
 }
 
 /* A value that never produces a callback is a token yajl buffers whole:
@@ -649,14 +783,22 @@ static bool token_too_long(const struct json_rd *r)
 static void parse_slice(struct json_rd *r, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)input_ptr(r->in);
+	size_t good = bad_space(p, n);
 	uint64_t events = r->events;
 	yajl_status st;
 
 	if (!r->nonblank)
 		r->nonblank = has_nonblank(p, n);
-	st = yajl_parse(r->yh, p, n);
+	st = good ? yajl_parse(r->yh, p, good) : yajl_status_ok;
 	if (st != yajl_status_ok) {
-		parse_failed(r, st, p, n);
+		parse_failed(r, st, p, good);
+		return;
+	}
+	if (good < n) {
+		char what[64];
+
+		snprintf(what, sizeof what, "control character 0x%02x", p[good]);
+		syntax_error(r, p, good, what);
 		return;
 	}
 	r->quiet = r->events != events ? 0 : r->quiet + n;
@@ -666,9 +808,7 @@ static void parse_slice(struct json_rd *r, size_t n)
 		r->err.code = ROWD_ELIMIT;
 		snprintf(r->err.message, sizeof r->err.message,
 		         "a JSON token is longer than the str_bytes limit (%zu)", r->lim->str_bytes);
-		r->err.offset = (int64_t)r->in->consumed;
-		r->err.line = (int64_t)r->lines + 1;
-		rd_failed(r);
+		rd_failed(r, NULL, 0);
 	}
 }
 
@@ -686,19 +826,21 @@ static void parse_end(struct json_rd *r)
 	if (st != yajl_status_ok) {
 		parse_failed(r, st, NULL, 0);
 	} else if (r->phase != PH_DONE) {
-		r->err.code = ROWD_EFORMAT;
-		snprintf(r->err.message, sizeof r->err.message, "unexpected end of the JSON document");
-		r->err.offset = (int64_t)r->in->consumed;
-		rd_failed(r);
+		syntax_error(r, NULL, 0, "unexpected end of the document");
 	} else {
 		r->state = 1;
 	}
 }
 
+/* The codec or the file failed: its error as it is, at the read position. */
 static void input_failed(struct json_rd *r, const struct rowd_error *e)
 {
+	int64_t line = e->line, offset = e->offset;
+
 	r->err = *e;
-	rd_failed(r);
+	rd_failed(r, NULL, 0);
+	r->err.line = line;
+	r->err.offset = offset;
 }
 
 /* Drops a UTF-8 byte order mark (yajl would reject it). */
@@ -818,6 +960,12 @@ static int json_rd_open(const struct fmt_args *a, void **state, struct rowd_erro
 		json_rd_close(r);
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for the json reader");
 	}
+	/* One value, nothing after it, no comments; strings are checked by
+	 * utf8_valid(), more strictly than yajl would. */
+	yajl_config(r->yh, yajl_allow_comments, 0);
+	yajl_config(r->yh, yajl_dont_validate_strings, 1);
+	yajl_config(r->yh, yajl_allow_trailing_garbage, 0);
+	yajl_config(r->yh, yajl_allow_multiple_values, 0);
 	*state = r;
 	return 0;
 }

@@ -26,11 +26,15 @@ static bool use_valgrind(void)
 int daemon_connect_raw(const struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t len = strlen(d->sock);
+	int fd;
 
+	if (len >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, d->sock, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->sock);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		close(fd);
 		return -1;

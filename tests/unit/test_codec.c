@@ -215,6 +215,14 @@ static struct result read_direct(const struct codec_ops *c, const void *p, size_
 		ssize_t got = c->rd_read(st, tmp, step, &r.err);
 
 		if (got < 0) {
+			struct rowd_error again;
+
+			/* Bad data stays bad: no later read may succeed. */
+			rowd_error_clear(&again);
+			if (r.err.code == ROWD_ECODEC) {
+				ck_assert_int_eq(c->rd_read(st, tmp, step, &again), -1);
+				ck_assert_int_eq(again.code, ROWD_ECODEC);
+			}
 			r.rc = -1;
 			break;
 		}

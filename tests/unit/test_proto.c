@@ -302,11 +302,13 @@ START_TEST(test_scan_byte_at_a_time)
 		for (size_t k = 1; k <= sb[f].size; k++) {
 			int r = proto_scan(&s, sb[f].data, k, &lim, &len, &err);
 
-			if (k < sb[f].size)
-				ck_assert_msg(r == 0, "frame %d: r=%d at %zu/%zu (%s)", f, r, k,
-				              sb[f].size, err.message);
-			else
-				ck_assert_msg(r == 1 && len == sb[f].size, "frame %d end: r=%d", f, r);
+			/* plain tests in the loops: every passing ck_assert is a
+			 * message to the parent process */
+			if (k < sb[f].size && r != 0)
+				ck_abort_msg("frame %d: r=%d at %zu/%zu (%s)", f, r, k, sb[f].size,
+				             err.message);
+			if (k == sb[f].size && (r != 1 || len != sb[f].size))
+				ck_abort_msg("frame %d end: r=%d len=%zu", f, r, len);
 		}
 		msgpack_sbuffer_destroy(&sb[f]);
 	}
@@ -328,9 +330,9 @@ START_TEST(test_scan_every_split)
 			size_t len = 0;
 
 			proto_scanner_init(&s);
-			ck_assert_int_eq(proto_scan(&s, sb[f].data, k, &lim, &len, &err), 0);
-			ck_assert_int_eq(proto_scan(&s, sb[f].data, n, &lim, &len, &err), 1);
-			ck_assert_uint_eq(len, n);
+			if (proto_scan(&s, sb[f].data, k, &lim, &len, &err) != 0 ||
+			    proto_scan(&s, sb[f].data, n, &lim, &len, &err) != 1 || len != n)
+				ck_abort_msg("frame %d split at %zu: %s", f, k, err.message);
 		}
 		msgpack_sbuffer_destroy(&sb[f]);
 	}
@@ -761,8 +763,10 @@ START_TEST(test_answer_begin)
 	{
 		size_t arr = proto_array_open(&b);
 
-		for (int i = 0; i < 70000; i++)
-			ck_assert_int_eq(mpbuf_uint(&b, 1), 0);
+		for (int i = 0; i < 70000; i++) {
+			if (mpbuf_uint(&b, 1) < 0)
+				ck_abort_msg("mpbuf_uint");
+		}
 		proto_array_close(&b, arr, 70000);
 		ck_assert(memcmp(b.data + arr, "\xdd\x00\x01\x11\x70", 5) == 0);
 	}
@@ -873,8 +877,10 @@ START_TEST(test_json_canonical_headers)
 
 	big.len = 0;
 	ck_assert_int_eq(mpbuf_append(&big, "[0", 2), 0);
-	for (int i = 1; i < 70000; i++)
-		ck_assert_int_eq(mpbuf_append(&big, ",0", 2), 0);
+	for (int i = 1; i < 70000; i++) {
+		if (mpbuf_append(&big, ",0", 2) < 0)
+			ck_abort_msg("mpbuf_append");
+	}
 	ck_assert_int_eq(mpbuf_append(&big, "]", 2), 0);
 	j2m(big.data, &b);
 	ck_assert_uint_eq(b.len, 5 + 70000);
@@ -1282,6 +1288,56 @@ START_TEST(test_text_help)
 }
 END_TEST
 
+/* ---- out of memory ---------------------------------------------------------- */
+
+/* A buffer that refuses to grow: mpbuf_grow fails before touching memory
+ * when len is near SIZE_MAX / 2, and nothing is written without room. */
+static void full_buffer(struct mpbuf *b, char *dummy)
+{
+	b->data = dummy;
+	b->len = SIZE_MAX / 2;
+	b->cap = SIZE_MAX / 2;
+}
+
+START_TEST(test_nomem)
+{
+	char dummy[1];
+	struct mpbuf b;
+	struct rowd_error err;
+	uint32_t count;
+	msgpack_unpacked u;
+
+	full_buffer(&b, dummy);
+	ck_assert_uint_eq(proto_map_open(&b), PROTO_POS_NONE);
+	ck_assert_uint_eq(proto_array_open(&b), PROTO_POS_NONE);
+	ck_assert_uint_eq(proto_answer_begin(&b, "\x01", 1, true, &count), PROTO_POS_NONE);
+	rowd_error_clear(&err);
+	rowd_error_set(&err, ROWD_EIO, "disk on fire");
+	ck_assert_int_eq(proto_answer_error(&b, NULL, 0, &err), -1);
+
+	ck_assert_int_eq(proto_json_to_msgpack("[1]", 3, &lim, &b, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_ENOMEM);
+	ck_assert_int_eq(proto_json_to_msgpack("\"x\"", 3, &lim, &b, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_ENOMEM);
+
+	rowd_error_clear(&err);
+	ck_assert_int_eq(proto_msgpack_to_json("\x81\xa1" "a\x01", 4, &b, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_ENOMEM);
+	unpack_one(&u, "\x81\xa1" "a\x01", 4);
+	ck_assert_int_eq(proto_object_to_json(&u.data, &b), -1);
+	msgpack_unpacked_destroy(&u);
+
+	rowd_error_clear(&err);
+	ck_assert_int_eq(proto_text_to_request("read_bulk 1 3", 13, &lim, &b, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_ENOMEM);
+	rowd_error_clear(&err);
+	ck_assert_int_eq(proto_text_to_request("{\"op\":\"ping\"}", 13, &lim, &b, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_ENOMEM);
+	/* nothing was written */
+	ck_assert_uint_eq(b.len, SIZE_MAX / 2);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -1299,6 +1355,7 @@ static Suite *proto_suite(void)
 		            test_json_limits, test_json_suite, test_msgpack_to_json_escaping,
 		            test_msgpack_to_json_errors } },
 		{ "text", { test_text_commands, test_text_errors, test_text_help } },
+		{ "nomem", { test_nomem } },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
