@@ -712,13 +712,16 @@ int rowd_read(rowd_ctx *c, int handle, const msgpack_object **row)
 
 	if (req_handle(c, "read", handle, 0) < 0 || call(c) < 0)
 		return -1;
-	if (get_bool(c->last, "eof"))
-		return 0;
+	/* The last row may come with eof: true beside it; the row counts,
+	 * the end shows at the next read. */
 	r = proto_map_get(c->last, "row");
-	if (!r || r->type != MSGPACK_OBJECT_MAP)
-		return fail(c, "EPROTO", "read answer without a row map");
-	*row = r;
-	return 1;
+	if (r && r->type == MSGPACK_OBJECT_MAP) {
+		*row = r;
+		return 1;
+	}
+	if (r || !get_bool(c->last, "eof"))
+		return fail(c, "EPROTO", "read answer without a row map or eof");
+	return 0;
 }
 
 int rowd_read_bulk(rowd_ctx *c, int handle, size_t n, const msgpack_object **rows,

@@ -73,6 +73,8 @@ void conn_send_answer(struct conn *c, struct mpbuf *b)
 
 		mpbuf_init(&js);
 		if (proto_msgpack_to_json(b->data, b->len, &js, &err) < 0) {
+			log_error("conn %llu: an answer did not convert to JSON: %s",
+			          (unsigned long long)c->id, err.message);
 			mpbuf_free(&js);
 			mpbuf_free(b);
 			return;

@@ -154,7 +154,7 @@ static int answer_stats(struct conn *c, const struct rowd_request *req, struct m
 	    kv_uint(b, "loop_lag_us_max", g_stats.loop_lag_us_max) < 0 ||
 	    pack_errors(b) < 0)
 		return -1;
-	proto_map_close(b, at, count + 15);
+	proto_map_close(b, at, count + 14);
 	return 0;
 }
 

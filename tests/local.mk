@@ -38,3 +38,10 @@ AM_TESTS_ENVIRONMENT = \
 	ROWD_TOP_BUILDDIR='$(abs_top_builddir)'; export ROWD_TOP_BUILDDIR; \
 	SOCAT='$(SOCAT)'; export SOCAT; \
 	CK_DEFAULT_TIMEOUT=60; export CK_DEFAULT_TIMEOUT;
+
+# Benchmarks: built by `make bench`, never by `make check`.
+EXTRA_PROGRAMS = tests/bench/inproc
+tests_bench_inproc_SOURCES = tests/bench/inproc.c
+tests_bench_inproc_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_bench_inproc_LDADD = daemon/librowdcore.la
+CLEANFILES += $(EXTRA_PROGRAMS)

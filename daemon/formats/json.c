@@ -357,15 +357,15 @@ static int row_str(struct json_rd *r, const unsigned char *s, size_t n, bool key
 {
 	if (!row_count(r, key))
 		return 0;
-	if (!utf8_valid(s, n)) {
-		r->err.row = (int64_t)r->row_no;
-		return cb_fail(r, ROWD_EFORMAT, "row %llu: a string is not valid UTF-8",
-		               (unsigned long long)r->row_no);
-	}
 	if (n > r->lim->str_bytes) {
 		r->err.row = (int64_t)r->row_no;
 		return cb_fail(r, ROWD_ELIMIT, "row %llu: a string is longer than the str_bytes limit (%zu)",
 		               (unsigned long long)r->row_no, r->lim->str_bytes);
+	}
+	if (!utf8_valid(s, n)) {
+		r->err.row = (int64_t)r->row_no;
+		return cb_fail(r, ROWD_EFORMAT, "row %llu: a string is not valid UTF-8",
+		               (unsigned long long)r->row_no);
 	}
 	return row_put(r, mpbuf_str(r->dst, (const char *)s, n));
 }

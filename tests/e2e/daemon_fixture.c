@@ -109,8 +109,10 @@ static bool spawn(struct daemon *d, const char *const *extra)
 
 bool daemon_start(struct daemon *d, const char *const *extra)
 {
+	const char *tmp = getenv("TMPDIR");
+
 	memset(d, 0, sizeof *d);
-	snprintf(d->dir, sizeof d->dir, "/tmp/rowd-e2e-XXXXXX");
+	snprintf(d->dir, sizeof d->dir, "%s/rowd-e2e-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(d->dir))
 		return false;
 	snprintf(d->root, sizeof d->root, "%s/root", d->dir);
@@ -175,25 +177,39 @@ void daemon_kill(struct daemon *d)
 	d->pid = -1;
 }
 
+/* Removes path and, when it is a real directory, what it holds. Never
+ * follows a symlink: the tests put symlinks to /etc in their roots. */
 static void rm_rf(const char *path)
 {
-	DIR *dir = opendir(path);
+	struct stat st;
+	DIR *dir;
 	struct dirent *e;
+	int fd;
 
-	if (dir) {
-		while ((e = readdir(dir))) {
-			char sub[1024];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-			rm_rf(sub);
-		}
-		closedir(dir);
-		rmdir(path);
-	} else {
+	if (lstat(path, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
 		unlink(path);
+		return;
 	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(dir))) {
+		char sub[1024];
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+		rm_rf(sub);
+	}
+	closedir(dir);
+	rmdir(path);
 }
 
 void daemon_cleanup(struct daemon *d)

@@ -16,7 +16,8 @@ struct daemon {
 	char log[300];      /* daemon stderr */
 };
 
-/* extra: NULL-terminated extra arguments (e.g. "-o", "row_bytes=1K"). */
+/* The temp dir is made under $TMPDIR (default /tmp).
+ * extra: NULL-terminated extra arguments (e.g. "-o", "row_bytes=1K"). */
 bool daemon_start(struct daemon *d, const char *const *extra);
 /* Restarts on the same root and socket (e.g. after a SIGKILL). */
 bool daemon_restart(struct daemon *d, const char *const *extra);

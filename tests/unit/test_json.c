@@ -21,6 +21,10 @@ extern const struct codec_ops codec_none;
 	"{\"id\":\"3\",\"name\":\"Michael\"}\n{\"id\":\"4\",\"name\":\"Anna\"}\n" \
 	"{\"id\":\"5\",\"name\":\"Orban\"}\n{\"id\":\"6\",\"name\":\"Lucy\"}\n"
 
+/* An assertion for loops: Check reports every ck_assert it passes through
+ * (a write per call), which millions of appends cannot afford. */
+#define MUST(x) do { if (!(x)) ck_abort_msg("failed: %s", #x); } while (0)
+
 /* ---- a driver that keeps the rows as msgpack ------------------------------ */
 
 /* Everything one full read produced. */
@@ -34,9 +38,9 @@ struct mp_read {
 	bool over_max;           /* some call returned more rows than asked */
 };
 
-static struct mp_read read_mp_lim(const struct format_ops *f, const void *data, size_t n,
-                                  const char *opts_json, size_t batch,
-                                  const struct rowd_limits *lim)
+static struct mp_read read_mp_codec(const struct format_ops *f, const void *data, size_t n,
+                                    const char *opts_json, size_t batch,
+                                    const struct rowd_limits *lim, const struct codec_ops *codec)
 {
 	struct mp_read r = { .rc = -1 };
 	struct mpbuf optraw;
@@ -61,7 +65,7 @@ static struct mp_read read_mp_lim(const struct format_ops *f, const void *data, 
 		          MSGPACK_UNPACK_SUCCESS);
 		a.options = &optup.data;
 	}
-	ck_assert_int_eq(input_open(&in, fd, &codec_none, NULL, lim->row_bytes, &r.err), 0);
+	ck_assert_int_eq(input_open(&in, fd, codec, NULL, lim->row_bytes, &r.err), 0);
 	a.in = &in;
 	if (f->rd_open(&a, &st, &r.err) == 0) {
 		do {
@@ -71,7 +75,7 @@ static struct mp_read read_mp_lim(const struct format_ops *f, const void *data, 
 			r.over_max |= got > batch;
 			r.nrows += got;
 			r.calls++;
-			ck_assert(r.calls < 10000000);
+			MUST(r.calls < 10000000);
 		} while (r.rc == 0);
 		f->rd_close(st);
 	}
@@ -80,6 +84,13 @@ static struct mp_read read_mp_lim(const struct format_ops *f, const void *data, 
 	mpbuf_free(&optraw);
 	msgpack_unpacked_destroy(&optup);
 	return r;
+}
+
+static struct mp_read read_mp_lim(const struct format_ops *f, const void *data, size_t n,
+                                  const char *opts_json, size_t batch,
+                                  const struct rowd_limits *lim)
+{
+	return read_mp_codec(f, data, n, opts_json, batch, lim, &codec_none);
 }
 
 static struct mp_read read_mp(const struct format_ops *f, const void *data, size_t n,
@@ -115,9 +126,8 @@ static struct mpbuf pack_lines(const char *text)
 		const char *nl = strchr(text, '\n');
 		size_t len = nl ? (size_t)(nl - text) : strlen(text);
 
-		if (len)
-			ck_assert_msg(proto_json_to_msgpack(text, len, &lim, &b, &err) == 0,
-			              "bad expected row %.*s: %s", (int)len, text, err.message);
+		if (len && proto_json_to_msgpack(text, len, &lim, &b, &err) != 0)
+			ck_abort_msg("bad expected row %.*s: %s", (int)len, text, err.message);
 		text += len + (nl ? 1 : 0);
 	}
 	return b;
@@ -136,10 +146,10 @@ static char *rows_text(const struct mpbuf *rows)
 		ck_assert(msgpack_unpack_next(&up, rows->data, rows->len, &off) ==
 		          MSGPACK_UNPACK_SUCCESS);
 		ck_assert_int_eq(proto_object_to_json(&up.data, &out), 0);
-		ck_assert_int_eq(mpbuf_append(&out, "\n", 1), 0);
+		MUST(mpbuf_append(&out, "\n", 1) == 0);
 	}
 	msgpack_unpacked_destroy(&up);
-	ck_assert_int_eq(mpbuf_append(&out, "", 1), 0);
+	MUST(mpbuf_append(&out, "", 1) == 0);
 	return out.data;
 }
 
@@ -178,7 +188,7 @@ static void assert_error(const struct mp_read *r, enum rowd_err code, const char
 
 static void app(struct mpbuf *b, const char *s)
 {
-	ck_assert_int_eq(mpbuf_append(b, s, strlen(s)), 0);
+	MUST(mpbuf_append(b, s, strlen(s)) == 0);
 }
 
 static char *slurp(const char *path, size_t *n)
@@ -278,14 +288,14 @@ static char *wrap_row(const char *prefix, const char *text, size_t n, size_t *le
 	struct mpbuf b;
 
 	mpbuf_init(&b);
-	ck_assert_int_eq(mpbuf_append(&b, prefix, strlen(prefix)), 0);
-	ck_assert_int_eq(mpbuf_append(&b, "{\"v\": ", 6), 0);
+	MUST(mpbuf_append(&b, prefix, strlen(prefix)) == 0);
+	MUST(mpbuf_append(&b, "{\"v\": ", 6) == 0);
 	for (size_t i = 0; i < n; i++) {
 		char c = join && text[i] == '\n' ? ' ' : text[i];
 
-		ck_assert_int_eq(mpbuf_append(&b, &c, 1), 0);
+		MUST(mpbuf_append(&b, &c, 1) == 0);
 	}
-	ck_assert_int_eq(mpbuf_append(&b, "}\n", 2), 0);
+	MUST(mpbuf_append(&b, "}\n", 2) == 0);
 	*len = b.len;
 	return b.data;
 }
@@ -437,9 +447,9 @@ START_TEST(jsonl_batches_equal)
 		                 "{\"i\":%d,\"s\":\"r%d\",\"f\":%d.5,\"n\":[%d,{\"x\":true}]}\n",
 		                 i, i, i, -i);
 
-		ck_assert_int_eq(mpbuf_append(&big, line, (size_t)k), 0);
+		MUST(mpbuf_append(&big, line, (size_t)k) == 0);
 	}
-	ck_assert_int_eq(mpbuf_append(&big, "", 1), 0);
+	MUST(mpbuf_append(&big, "", 1) == 0);
 	for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
 		struct mp_read r = read_str(&format_jsonl, big.data, NULL, batches[b]);
 
@@ -617,11 +627,11 @@ START_TEST(jsonl_limits)
 	lim.row_bytes = 1000;
 	mpbuf_init(&doc);
 	for (int i = 0; i < 20000; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "{\"k\":\"0123456789012345678901234567890\"}\n", 40), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "{\"k\":\"", 6), 0);
+		MUST(mpbuf_append(&doc, "{\"k\":\"0123456789012345678901234567890\"}\n", 40) == 0);
+	MUST(mpbuf_append(&doc, "{\"k\":\"", 6) == 0);
 	for (int i = 0; i < 100000; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "y", 1), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "\"}\n{\"a\":1}\n", 11), 0);
+		MUST(mpbuf_append(&doc, "y", 1) == 0);
+	MUST(mpbuf_append(&doc, "\"}\n{\"a\":1}\n", 11) == 0);
 	r = read_mp_lim(&format_jsonl, doc.data, doc.len, NULL, 333, &lim);
 	assert_error(&r, ROWD_ELIMIT, "line 20001: ");
 	ck_assert_int_eq(r.err.line, 20001);
@@ -630,10 +640,10 @@ START_TEST(jsonl_limits)
 
 	/* A short line that packs large (floats take 9 bytes). */
 	doc.len = 0;
-	ck_assert_int_eq(mpbuf_append(&doc, "{\"f\":[", 6), 0);
+	MUST(mpbuf_append(&doc, "{\"f\":[", 6) == 0);
 	for (int i = 0; i < 150; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "0.5,", 4), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "0.5]}\n", 6), 0);
+		MUST(mpbuf_append(&doc, "0.5,", 4) == 0);
+	MUST(mpbuf_append(&doc, "0.5]}\n", 6) == 0);
 	r = read_mp_lim(&format_jsonl, doc.data, doc.len, NULL, 333, &lim);
 	assert_error(&r, ROWD_ELIMIT, "row_bytes");
 	ck_assert_int_eq(r.rows.len, 0);
@@ -655,7 +665,7 @@ START_TEST(jsonl_many_rows_across_chunks)
 		int k = snprintf(line, sizeof line, "{\"id\":%d,\"pad\":\"%.*s\",\"u\":\"\\u00e9\xe2\x9c\x93\"}\n",
 		                 i, i % 97, "................................................................................................");
 
-		ck_assert_int_eq(mpbuf_append(&doc, line, (size_t)k), 0);
+		MUST(mpbuf_append(&doc, line, (size_t)k) == 0);
 	}
 	a = read_mp(&format_jsonl, doc.data, doc.len, NULL, 1000);
 	b = read_mp(&format_jsonl, doc.data, doc.len, NULL, 7);
@@ -789,9 +799,9 @@ START_TEST(writers_large_output)
 		char line[96];
 		int k = snprintf(line, sizeof line, "{\"i\":%d,\"s\":\"some text for row %d\"}\n", i, i);
 
-		ck_assert_int_eq(mpbuf_append(&rows, line, (size_t)k), 0);
+		MUST(mpbuf_append(&rows, line, (size_t)k) == 0);
 	}
-	ck_assert_int_eq(mpbuf_append(&rows, "", 1), 0);
+	MUST(mpbuf_append(&rows, "", 1) == 0);
 	for (size_t k = 0; k < 2; k++) {
 		size_t n;
 		struct rowd_error err;
@@ -817,7 +827,7 @@ static void gen_rows(int n, struct mpbuf *lines, struct mpbuf *array)
 {
 	mpbuf_init(lines);
 	mpbuf_init(array);
-	ck_assert_int_eq(mpbuf_append(array, "[", 1), 0);
+	MUST(mpbuf_append(array, "[", 1) == 0);
 	for (int i = 0; i < n; i++) {
 		char line[512];
 		int k = snprintf(line, sizeof line,
@@ -827,13 +837,13 @@ static void gen_rows(int n, struct mpbuf *lines, struct mpbuf *array)
 		                 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 		                 -i);
 
-		ck_assert_int_eq(mpbuf_append(lines, line, (size_t)k), 0);
+		MUST(mpbuf_append(lines, line, (size_t)k) == 0);
 		if (i)
-			ck_assert_int_eq(mpbuf_append(array, i % 3 ? ",\n  " : " ,", i % 3 ? 4 : 2), 0);
-		ck_assert_int_eq(mpbuf_append(array, line, (size_t)k - 1), 0);
+			MUST(mpbuf_append(array, i % 3 ? ",\n  " : " ,", i % 3 ? 4 : 2) == 0);
+		MUST(mpbuf_append(array, line, (size_t)k - 1) == 0);
 	}
-	ck_assert_int_eq(mpbuf_append(array, "\n]\n", 3), 0);
-	ck_assert_int_eq(mpbuf_append(lines, "", 1), 0);
+	MUST(mpbuf_append(array, "\n]\n", 3) == 0);
+	MUST(mpbuf_append(lines, "", 1) == 0);
 }
 
 START_TEST(json_large_array_batches)
@@ -870,16 +880,16 @@ START_TEST(json_tagname_with_large_neighbours)
 	mpbuf_init(&doc);
 	/* A big nested value before, a decoy key inside it, a big array after. */
 	app(&doc, "\xef\xbb\xbf{\"meta\": {\"persons\": [{\"decoy\":1}], \"blob\": ");
-	ck_assert_int_eq(mpbuf_append(&doc, array.data, array.len), 0);
+	MUST(mpbuf_append(&doc, array.data, array.len) == 0);
 	app(&doc, "}, \"persons\": ");
-	ck_assert_int_eq(mpbuf_append(&doc, array.data, array.len), 0);
+	MUST(mpbuf_append(&doc, array.data, array.len) == 0);
 	app(&doc, ", \"tail\": [");
 	for (int i = 0; i < 200000; i++)
 		app(&doc, "[1,{\"persons\":[]}],");
 	app(&doc, "\"end\"], \"persons\": [{\"dup\":1}], \"x\": \"");
 	for (int i = 0; i < 1000000; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "s", 1), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "\"}\n", 3), 0);
+		MUST(mpbuf_append(&doc, "s", 1) == 0);
+	MUST(mpbuf_append(&doc, "\"}\n", 3) == 0);
 	want = pack_lines(lines.data);
 	r = read_mp(&format_json, doc.data, doc.len, "{\"tagname\":\"persons\"}", 999);
 	ck_assert_msg(r.rc == 1, "%s", r.err.message);
@@ -999,10 +1009,10 @@ START_TEST(json_error_after_carried_rows)
 	/* The bad element is parsed in the same slice as rows beyond the
 	 * batch: they are handed out first, then the error. */
 	mpbuf_init(&doc);
-	ck_assert_int_eq(mpbuf_append(&doc, "[", 1), 0);
+	MUST(mpbuf_append(&doc, "[", 1) == 0);
 	for (int i = 0; i < 50; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "{\"a\":1},", 8), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "null]", 5), 0);
+		MUST(mpbuf_append(&doc, "{\"a\":1},", 8) == 0);
+	MUST(mpbuf_append(&doc, "null]", 5) == 0);
 	r = read_mp(&format_json, doc.data, doc.len, NULL, 3);
 	assert_error(&r, ROWD_EFORMAT, "row 51: ");
 	ck_assert_int_eq(r.nrows, 50);
@@ -1012,7 +1022,7 @@ START_TEST(json_error_after_carried_rows)
 
 	/* Likewise with a syntax error. */
 	doc.len -= 5;
-	ck_assert_int_eq(mpbuf_append(&doc, "{\"a\" 1}]", 8), 0);
+	MUST(mpbuf_append(&doc, "{\"a\" 1}]", 8) == 0);
 	r = read_mp(&format_json, doc.data, doc.len, NULL, 7);
 	assert_error(&r, ROWD_EFORMAT, "invalid JSON at line 1");
 	ck_assert_int_eq(r.nrows, 50);
@@ -1074,10 +1084,10 @@ START_TEST(json_huge_token)
 	lim.str_bytes = 1000;
 	lim.row_bytes = 1000;
 	mpbuf_init(&doc);
-	ck_assert_int_eq(mpbuf_append(&doc, "{\"x\":\"", 6), 0);
+	MUST(mpbuf_append(&doc, "{\"x\":\"", 6) == 0);
 	for (int i = 0; i < 400000; i++)
-		ck_assert_int_eq(mpbuf_append(&doc, "z", 1), 0);
-	ck_assert_int_eq(mpbuf_append(&doc, "\",\"persons\":[]}", 15), 0);
+		MUST(mpbuf_append(&doc, "z", 1) == 0);
+	MUST(mpbuf_append(&doc, "\",\"persons\":[]}", 15) == 0);
 	r = read_mp_lim(&format_json, doc.data, doc.len, "{\"tagname\":\"persons\"}", 100, &lim);
 	assert_error(&r, ROWD_ELIMIT, "token");
 	mp_read_free(&r);
@@ -1153,7 +1163,7 @@ START_TEST(json_numbers_match_jsonl)
 		app(&arr, row);
 	}
 	app(&arr, "]");
-	ck_assert_int_eq(mpbuf_append(&lines, "", 1), 0);
+	MUST(mpbuf_append(&lines, "", 1) == 0);
 	{
 		struct mp_read r = read_mp(&format_json, arr.data, arr.len, NULL, 1000);
 
@@ -1224,18 +1234,110 @@ START_TEST(json_error_lines)
 }
 END_TEST
 
+/* ---- input errors --------------------------------------------------------- */
+
+/* A codec that passes the first fail_after bytes through, then reports a
+ * corrupt stream, as a truncated gzip member would. */
+static uint64_t fail_after;
+
+struct failing {
+	struct rawin *in;
+	uint64_t left;
+};
+
+static int failing_rd_open(struct rawin *in, const msgpack_object *opts, void **state,
+                           struct rowd_error *err)
+{
+	struct failing *c = malloc(sizeof *c);
+
+	ck_assert_ptr_nonnull(c);
+	c->in = in;
+	c->left = fail_after;
+	*state = c;
+	return 0;
+}
+
+static ssize_t failing_rd_read(void *state, void *buf, size_t n, struct rowd_error *err)
+{
+	struct failing *c = state;
+	ssize_t r;
+
+	if (c->left == 0) {
+		rowd_error_set(err, ROWD_ECODEC, "corrupt test stream");
+		err->offset = 4242;
+		return -1;
+	}
+	r = rawin_read(c->in, buf, n < c->left ? n : (size_t)c->left, err);
+	if (r > 0)
+		c->left -= (uint64_t)r;
+	return r;
+}
+
+static void failing_rd_close(void *state)
+{
+	free(state);
+}
+
+static const struct codec_ops codec_failing = {
+	.name = "failing",
+	.rd_open = failing_rd_open,
+	.rd_read = failing_rd_read,
+	.rd_close = failing_rd_close,
+};
+
+START_TEST(input_errors_propagate)
+{
+	struct mpbuf lines, array;
+	struct rowd_limits lim;
+	const struct format_ops *fs[] = { &format_jsonl, &format_json };
+
+	rowd_limits_default(&lim);
+	gen_rows(5000, &lines, &array);
+	fail_after = 300000;
+	for (size_t k = 0; k < 2; k++) {
+		struct mpbuf *doc = k == 0 ? &lines : &array;
+		struct mp_read r = read_mp_codec(fs[k], doc->data, doc->len, NULL, 100, &lim,
+		                                 &codec_failing);
+		struct mpbuf want = pack_lines(lines.data);
+
+		assert_error(&r, ROWD_ECODEC, "corrupt test stream");
+		ck_assert_int_eq(r.err.offset, 4242);
+		/* Every row that was whole before the failure, and only whole rows. */
+		ck_assert_uint_gt(r.nrows, 1000);
+		ck_assert_uint_lt(r.nrows, 5000);
+		ck_assert(r.rows.len < want.len && memcmp(r.rows.data, want.data, r.rows.len) == 0);
+		mp_read_free(&r);
+		mpbuf_free(&want);
+	}
+	mpbuf_free(&lines);
+	mpbuf_free(&array);
+}
+END_TEST
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *t = tcase_create(name);
+
+	/* The large documents take a while under ASan. */
+	tcase_set_timeout(t, 300);
+	suite_add_tcase(s, t);
+	return t;
+}
+
 static Suite *json_suite(void)
 {
 	Suite *s = suite_create("json");
-	TCase *t = tcase_create("formats");
+	TCase *t;
 
-	tcase_set_timeout(t, 120);
+	t = tcase(s, "conformance");
 	tcase_add_test(t, iterabledata_six_rows);
 	tcase_add_test(t, iterabledata_books);
 	tcase_add_test(t, registry_entries);
 	tcase_add_test(t, suite_y_files);
 	tcase_add_test(t, suite_n_files);
 	tcase_add_test(t, suite_i_files);
+
+	t = tcase(s, "jsonl");
 	tcase_add_test(t, jsonl_batches_equal);
 	tcase_add_test(t, jsonl_blank_lines_crlf_bom);
 	tcase_add_test(t, jsonl_not_an_object);
@@ -1245,10 +1347,14 @@ static Suite *json_suite(void)
 	tcase_add_test(t, jsonl_limits);
 	tcase_add_test(t, jsonl_many_rows_across_chunks);
 	tcase_add_test(t, jsonl_probe);
+
+	t = tcase(s, "writers");
 	tcase_add_test(t, writers_round_trip);
 	tcase_add_test(t, jsonl_writer_output);
 	tcase_add_test(t, json_writer_output);
 	tcase_add_test(t, writers_large_output);
+
+	t = tcase(s, "json");
 	tcase_add_test(t, json_large_array_batches);
 	tcase_add_test(t, json_tagname_with_large_neighbours);
 	tcase_add_test(t, json_document_shapes);
@@ -1262,7 +1368,7 @@ static Suite *json_suite(void)
 	tcase_add_test(t, json_numbers_match_jsonl);
 	tcase_add_test(t, json_strings_strict_utf8);
 	tcase_add_test(t, json_form_feed);
-	suite_add_tcase(s, t);
+	tcase_add_test(t, input_errors_propagate);
 	return s;
 }
 
@@ -1271,7 +1377,7 @@ int main(void)
 	SRunner *sr = srunner_create(json_suite());
 	int failed;
 
-	srunner_run_all(sr, CK_NORMAL);
+	srunner_run_all(sr, CK_ENV);   /* CK_VERBOSITY=verbose lists every test */
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
