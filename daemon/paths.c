@@ -100,6 +100,36 @@ static int split_root(const struct roots *r, const char *path, size_t len, char 
 	return rowd_error_set(err, ROWD_EACCES, "path is outside the data roots");
 }
 
+/* Without openat2 (kernels before 5.6, valgrind): open normally, then ask
+ * the kernel where the fd really is and refuse it unless that lies
+ * beneath the root. The check is on the opened object itself, so a path
+ * swapped during the lookup cannot slip out. */
+static int open_then_check(int dirfd, const char *rel, int flags)
+{
+	char link[64], real[PATH_MAX], root[PATH_MAX];
+	ssize_t n, rn;
+	int fd = openat(dirfd, rel, flags);
+
+	if (fd < 0)
+		return -1;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+	rn = readlink(link, root, sizeof root - 1);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof real - 1);
+	if (n < 0 || rn < 0) {
+		close(fd);
+		errno = EACCES;
+		return -1;
+	}
+	real[n] = root[rn] = 0;
+	if (!(rn == 1 || (strncmp(real, root, (size_t)rn) == 0 && (real[rn] == '/' || real[rn] == 0)))) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
+}
+
 static int openat2_beneath(int dirfd, const char *rel, int flags)
 {
 #if defined(SYS_openat2) && defined(RESOLVE_BENEATH)
@@ -112,35 +142,9 @@ static int openat2_beneath(int dirfd, const char *rel, int flags)
 	if (fd >= 0 || errno != ENOSYS)
 		return fd;
 #endif
-	/* Old kernels: walk component by component refusing every symlink
-	 * and "..": stricter than RESOLVE_BENEATH, never looser. */
-	{
-		char tmp[PATH_MAX];
-		char *save = NULL, *comp;
-		int cur = dup(dirfd), next;
-
-		if (cur < 0)
-			return -1;
-		snprintf(tmp, sizeof tmp, "%s", rel);
-		comp = strtok_r(tmp, "/", &save);
-		while (comp) {
-			char *following = strtok_r(NULL, "/", &save);
-
-			if (strcmp(comp, "..") == 0) {
-				close(cur);
-				errno = EXDEV;
-				return -1;
-			}
-			next = openat(cur, comp, following ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-			                                   : (flags | O_NOFOLLOW), 0);
-			close(cur);
-			if (next < 0)
-				return -1;
-			cur = next;
-			comp = following;
-		}
-		return cur;
-	}
+	/* An absolute path in a symlink's target still resolves from "/";
+	 * the check below refuses it when it lands outside. */
+	return open_then_check(dirfd, rel, flags);
 }
 
 static int map_errno(int e, struct rowd_error *err)
@@ -168,21 +172,28 @@ static int map_errno(int e, struct rowd_error *err)
 int paths_open_read(const struct roots *r, const char *path, size_t len,
                     struct rowd_error *err)
 {
-	char rel[PATH_MAX];
+	char rel[PATH_MAX], self[64];
 	const struct root *rt;
 	struct stat st;
-	int fd;
+	int fd, pfd, e;
 
 	if (split_root(r, path, len, rel, &rt, err) < 0)
 		return -1;
-	/* O_NONBLOCK: opening a FIFO must not hang the worker. */
-	fd = openat2_beneath(rt->fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
+	/* Look before opening: an O_PATH fd opens nothing, so a FIFO or a
+	 * device inside the root is refused without being opened. */
+	pfd = openat2_beneath(rt->fd, rel, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
 		return map_errno(errno, err);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(pfd);
 		return rowd_error_set(err, ROWD_EACCES, "not a regular file");
 	}
+	snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	e = errno;
+	close(pfd);
+	if (fd < 0)
+		return map_errno(e, err);
 	return fd;
 }
 

@@ -4,15 +4,17 @@
  * becomes a span (offset from the record start, length) and nothing is
  * copied until the row is packed. Spans are offsets, not pointers, because
  * input_fill() moves the window when a record does not end inside it; the
- * scan then resumes at the field it was in. The scan looks for the few
- * bytes that matter (delimiter and line ends, or the quote and line ends
- * inside quotes) 16 bytes at a time and notes on the way whether any byte
- * was >= 0x80: only such records pay for UTF-8 validation.
+ * scan then resumes at the field it was in. Outside quotes it works from
+ * a bit mask of the bytes that matter (delimiter, quote, CR, LF) per 64
+ * bytes, so an unquoted field costs one count-trailing-zeros; inside quotes
+ * it searches for the quote and line ends 16 bytes at a time. On the way it
+ * notes whether any byte was >= 0x80: only such records pay for UTF-8
+ * validation.
  *
  * Packing is the hot spot (see STYLE.md), so the column names are encoded
  * once as msgpack str (header included), and each row takes one capacity
- * check for its worst case, then unchecked writes: a key memcpy, a 1-5
- * byte str header and a value memcpy per field. A quoted field with
+ * check for its worst case, then unchecked writes: the key, a 1-5 byte str
+ * header and the value per field, copied in 16-byte moves. A quoted field with
  * doubled quotes (or text after its closing quote) knows its final length
  * from the scan, so it is unescaped straight into the output after its
  * header.
@@ -340,7 +342,8 @@ struct csv_reader {
 	char delim, quote;
 	bool header, infer, skip_bad;
 	uint64_t skip_rows;
-	const msgpack_object *fieldnames;
+	const msgpack_object *fieldnames;   /* valid during rd_open only */
+	bool from_header;          /* column names came from the header line */
 
 	/* Columns. nfields is the field count every record must have; the
 	 * packed map has nemit entries (fewer when names repeat: the last
@@ -619,80 +622,121 @@ static inline void put_value_str(struct mpbuf *out, const char *base, const stru
 	out->len = (size_t)(unescape(out->data + out->len, base, f, quote) - out->data);
 }
 
-/* types: "infer". Conservative: only text that reads back the same. */
-static bool put_inferred(struct mpbuf *out, const char *p, size_t n)
-{
-	size_t i, digits;
-	bool is_float = false;
-	char buf[64];
+/* A decimal number as text: its digits as an integer and a power of ten. */
+struct decimal {
+	uint64_t mant;     /* the digits, when there are at most 19 */
+	int digits;        /* significant digits, leading zeros not counted */
+	int exp10;         /* value = mant * 10^exp10 */
+	bool is_float;     /* has a fraction or an exponent */
+};
 
-	if (n == 4 && memcmp(p, "true", 4) == 0) {
-		mp_put_u8(out, 0xc3);
-		return true;
+/* Reads [-]int[.frac][(e|E)[+|-]exp] with no "+5", ".5", "1.", "007":
+ * only text that reads back the same. Returns false for anything else. */
+static bool parse_decimal(const char *p, size_t n, struct decimal *d)
+{
+	size_t i = p[0] == '-', i0 = i;
+	int frac = 0, e = 0;
+	bool eneg = false;
+
+	d->mant = 0;
+	d->digits = 0;
+	d->is_float = false;
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (d->digits < 19)
+			d->mant = d->mant * 10 + (uint64_t)(p[i] - '0');
+		d->digits += d->digits || p[i] != '0';
 	}
-	if (n == 5 && memcmp(p, "false", 5) == 0) {
-		mp_put_u8(out, 0xc2);
-		return true;
-	}
-	if (n == 0 || n >= sizeof buf)
-		return false;
-	i = p[0] == '-';
-	for (digits = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-		digits++;
-	/* No "+5", ".5", "007"; "0", "0.5" and "-12" are numbers. */
-	if (digits == 0 || (digits > 1 && p[i - digits] == '0'))
+	if (i == i0 || (i - i0 > 1 && p[i0] == '0'))
 		return false;
 	if (i < n && p[i] == '.') {
-		size_t d0 = ++i;
+		size_t f0 = ++i;
 
-		while (i < n && p[i] >= '0' && p[i] <= '9')
-			i++;
-		if (i == d0)
+		for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, frac++) {
+			if (d->digits < 19)
+				d->mant = d->mant * 10 + (uint64_t)(p[i] - '0');
+			else
+				frac--;        /* digit dropped: keep the scale */
+			d->digits += d->digits || p[i] != '0';
+		}
+		if (i == f0)
 			return false;
-		is_float = true;
+		d->is_float = true;
 	}
 	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-		size_t d0;
+		size_t e0;
 
 		i++;
 		if (i < n && (p[i] == '+' || p[i] == '-'))
-			i++;
-		for (d0 = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d0)
+			eneg = p[i++] == '-';
+		for (e0 = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			if (e < 100000)
+				e = e * 10 + (p[i] - '0');
+		if (i == e0)
 			return false;
-		is_float = true;
+		d->is_float = true;
 	}
-	if (i != n)
-		return false;
-	memcpy(buf, p, n);
+	d->exp10 = (eneg ? -e : e) - frac;
+	return i == n;
+}
+
+/* The double nearest to the decimal. With at most 2^53 as digits and
+ * |exp10| <= 22 both operands are exact doubles and one IEEE operation
+ * rounds correctly (Clinger's fast path): the common case, where strtod
+ * would cost more than the rest of the row. */
+static double decimal_to_double(const struct decimal *d, const char *p, size_t n)
+{
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	char buf[64];
+	double v;
+
+	if (d->digits <= 19 && d->mant <= (UINT64_C(1) << 53) && d->exp10 >= -22 && d->exp10 <= 22) {
+		v = (double)d->mant;
+		v = d->exp10 < 0 ? v / pow10[-d->exp10] : v * pow10[d->exp10];
+		return p[0] == '-' ? -v : v;
+	}
+	memcpy(buf, p, n);                 /* n < sizeof buf: checked by the caller */
 	buf[n] = 0;
-	if (is_float) {
-		double d = strtod(buf, NULL);
+	return strtod(buf, NULL);
+}
 
-		if (!isfinite(d))
+/* types: "infer": true/false, integers that fit int64, finite decimals;
+ * everything else stays a string. */
+static bool put_inferred(struct mpbuf *out, const char *p, size_t n)
+{
+	struct decimal d;
+
+	if (n == 0 || n >= 64)
+		return false;
+	if (p[0] == 't' || p[0] == 'f') {
+		if (n == 4 && memcmp(p, "true", 4) == 0)
+			mp_put_u8(out, 0xc3);
+		else if (n == 5 && memcmp(p, "false", 5) == 0)
+			mp_put_u8(out, 0xc2);
+		else
+			return false;
+		return true;
+	}
+	if (!((p[0] >= '0' && p[0] <= '9') || p[0] == '-') || !parse_decimal(p, n, &d))
+		return false;
+	if (d.is_float) {
+		double v = decimal_to_double(&d, p, n);
+
+		if (!isfinite(v))
 			return false;          /* "1e999" stays text */
-		mpbuf_double(out, d);        /* room reserved: cannot fail */
-	} else {
-		int64_t v = 0;
-		bool neg = p[0] == '-';
-
-		if (neg && n == 2 && p[1] == '0')
+		mpbuf_double(out, v);        /* room reserved: cannot fail */
+		return true;
+	}
+	if (p[0] == '-') {
+		if (d.mant == 0 || d.digits > 19 || d.mant > (uint64_t)INT64_MAX + 1)
 			return false;          /* "-0" would read back as "0" */
-		for (i = neg; i < n; i++) {
-			int d = p[i] - '0';
-
-			/* Accumulate negatively: INT64_MIN has no positive twin. */
-			if (v < (INT64_MIN + d) / 10)
-				return false;      /* too large: stays text */
-			v = v * 10 - d;
-		}
-		if (!neg) {
-			if (v == INT64_MIN)
-				return false;
-			v = -v;
-		}
-		mpbuf_int(out, v);
+		mpbuf_int(out, d.mant == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d.mant);
+	} else {
+		if (d.digits > 19 || d.mant > (uint64_t)INT64_MAX)
+			return false;          /* too large: stays text */
+		mpbuf_int(out, (int64_t)d.mant);
 	}
 	return true;
 }
@@ -801,7 +845,7 @@ static int check_record(struct csv_reader *r, struct rowd_error *err)
 	if (r->s.nf != r->nfields) {
 		rowd_error_set(err, ROWD_EFORMAT, "line %llu: %zu fields, %s %zu",
 		               (unsigned long long)r->line, r->s.nf,
-		               r->header && !r->fieldnames ? "header has" : "expected", r->nfields);
+		               r->from_header ? "header has" : "expected", r->nfields);
 		return -1;
 	}
 	if (!r->s.hi)
@@ -1090,9 +1134,11 @@ static int rd_start(struct csv_reader *r, struct rowd_error *err)
 		}
 		if (r->fieldnames && r->fieldnames->via.array.size != r->s.nf) {
 			return rowd_error_set(err, ROWD_EINVAL,
-			                      "option 'fieldnames' has %u names, the header has %zu fields",
+			                      "option 'fieldnames' has %u names, the header has %zu fields "
+			                      "(to replace the header, give header: false, skip_rows: 1)",
 			                      r->fieldnames->via.array.size, r->s.nf);
 		}
+		r->from_header = !r->fieldnames;
 		rc = r->fieldnames ? columns_from_fieldnames(r, err) : columns_from_header(r, err);
 		if (rc == 0)
 			finish_record(r);
@@ -1137,6 +1183,7 @@ static int csv_rd_open(const struct fmt_args *a, void **state, struct rowd_error
 		csv_rd_close(r);
 		return -1;
 	}
+	r->fieldnames = NULL;
 	*state = r;
 	return 0;
 }

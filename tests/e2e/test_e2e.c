@@ -2022,8 +2022,9 @@ static Suite *e2e_suite(void)
 
 /* Check ends a failed test's process with _exit: no exit handler runs,
  * and the daemon dies with it (PR_SET_PDEATHSIG) but its temp dir stays.
- * So every temp dir lives in one run dir; what is left there at the end
- * belongs to failed tests: their daemon logs are shown, then it all goes. */
+ * So every temp dir lives in one run dir ($TMPDIR for the daemons too);
+ * what is left there at the end belongs to failed tests: their daemon logs
+ * are shown, then it all goes. */
 static void report_leftovers(const char *run_dir)
 {
 	DIR *dh = opendir(run_dir);
@@ -2053,7 +2054,13 @@ static void report_leftovers(const char *run_dir)
 	}
 	if (dh)
 		closedir(dh);
-	rmdir(run_dir);
+	{
+		/* The rest: valgrind's vgdb pipes of killed daemons. */
+		struct daemon all = { .pid = -1 };
+
+		snprintf(all.dir, sizeof all.dir, "%s", run_dir);
+		daemon_cleanup(&all);
+	}
 }
 
 int main(void)

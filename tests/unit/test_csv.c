@@ -299,6 +299,13 @@ START_TEST(test_empty_and_header_only)
 	ck_assert_str_eq(r.columns, "[\"a\",\"b\"]");
 	fmt_result_free(&r);
 
+	/* Header-less and empty: no columns known. */
+	r = rd(&format_csv, "\n", "{\"header\":false}");
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_uint_eq(r.nrows, 0);
+	ck_assert_ptr_null(r.columns);
+	fmt_result_free(&r);
+
 	/* fieldnames still name the columns of an empty file. */
 	r = rd(&format_csv, "", "{\"header\":false,\"fieldnames\":[\"x\"]}");
 	ck_assert_int_eq(r.rc, 0);
@@ -492,6 +499,9 @@ START_TEST(test_skip_rows)
 	expect_read(&format_csv, "junk\n1,2\n", "{\"skip_rows\":1,\"header\":false}",
 	            "[{\"1\":\"1\",\"2\":\"2\"}]");
 	expect_read(&format_csv, "a\n", "{\"skip_rows\":5}", "[]");
+	/* \r\n is one line end, in the preamble too. */
+	expect_read(&format_csv, "x\r\n\r\na,b\r\n1,2\r\n", "{\"skip_rows\":2}",
+	            "[{\"a\":\"1\",\"b\":\"2\"}]");
 	expect_read(&format_csv, "a\n1\n", "{\"skip_rows\":0}", "[{\"a\":\"1\"}]");
 	/* Lines are still counted from the top of the file. */
 	struct fmt_result r = expect_fail(&format_csv, "x\ny\na,b\n1\n", "{\"skip_rows\":2}",
@@ -783,6 +793,19 @@ START_TEST(test_write_options)
 	expect_write_fail(&format_csv, rows, "{\"fieldnames\":[\"a\",\"b\"]}", ROWD_EINVAL,
 	                  "row 1: key 'c' is not a column (columns: a, b)");
 	expect_write_fail(&format_csv, rows, "{\"fieldnames\":[\"a\",\"a\"]}", ROWD_EINVAL, "twice");
+	/* A long column list is cut short in the message. */
+	{
+		char opts[2048] = "{\"fieldnames\":[";
+		size_t at = strlen(opts);
+
+		for (int i = 0; i < 100; i++)
+			at += (size_t)snprintf(opts + at, sizeof opts - at, "%s\"column_%d\"",
+			                       i ? "," : "", i);
+		snprintf(opts + at, sizeof opts - at, "]}");
+		expect_write_fail(&format_csv, "{\"nope\":1}\n", opts, ROWD_EINVAL,
+		                  "row 1: key 'nope' is not a column (columns: column_0, column_1,");
+		expect_write_fail(&format_csv, "{\"nope\":1}\n", opts, ROWD_EINVAL, "...)");
+	}
 	expect_write_fail(&format_csv, rows, "{\"colour\":1}", ROWD_EINVAL, "colour");
 	expect_write_fail(&format_csv, rows, "{\"skip_rows\":1}", ROWD_EINVAL,
 	                  "option 'skip_rows' applies to reading only");
