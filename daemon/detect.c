@@ -62,21 +62,38 @@ static void path_cstr(const char *path, size_t len, char *buf, size_t cap)
 	buf[len] = 0;
 }
 
+int detect_head(struct input *in, int fd, const struct codec_ops *codec,
+                const msgpack_object *codec_options, size_t max_buf, struct rowd_error *err)
+{
+	if (input_open(in, fd, codec, codec_options, max_buf, err) < 0)
+		return -1;
+	while (input_avail(in) < SNIFF_BYTES && !in->eof)
+		if (input_fill(in, err) < 0)
+			return -1;
+	return 0;
+}
+
+const char *detect_encoding(const char *head, size_t n)
+{
+	size_t ok = proto_utf8_prefix(head, n);
+
+	/* A sequence cut by the end of the head is not an error. */
+	if (ok < n && n - ok < 4 && n >= SNIFF_BYTES)
+		ok = n;
+	if (ok < n)
+		return "unknown";
+	return n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0 ? "utf-8-sig" : "utf-8";
+}
+
 static int sniff_format(int fd, const struct codec_ops *codec, const struct rowd_open_spec *spec,
                         size_t max_buf, const struct format_ops **fmt, struct rowd_error *err)
 {
 	struct input in;
 	int rc = 0;
 
-	if (input_open(&in, fd, codec, spec->codec_options, max_buf, err) < 0) {
+	if (detect_head(&in, fd, codec, spec->codec_options, max_buf, err) < 0) {
 		input_close(&in);
 		return -1;
-	}
-	while (input_avail(&in) < SNIFF_BYTES && !in.eof) {
-		if (input_fill(&in, err) < 0) {
-			input_close(&in);
-			return -1;
-		}
 	}
 	*fmt = format_by_content(input_ptr(&in), input_avail(&in));
 	if (!*fmt)

@@ -25,6 +25,7 @@ enum {
 	FMT_CAP_TABLES = 1 << 3,
 	FMT_CAP_NESTED = 1 << 4,   /* values may be maps/arrays */
 	FMT_CAP_STREAM = 1 << 5,
+	FMT_CAP_BINARY = 1 << 6,   /* not text: detect reports no encoding */
 };
 
 struct format_ops;
@@ -46,6 +47,11 @@ struct format_ops {
 	/* Content detection on the decoded head of a file: 0 (no) .. 100
 	 * (certain). NULL = never detected by content. */
 	int (*probe)(const char *head, size_t n);
+	/* For the detect op: packs extra key/value pairs about the decoded
+	 * head (delimiter, header, ...) into b and adds them to *count. May
+	 * be NULL. */
+	int (*describe)(const struct format_ops *f, const char *head, size_t n,
+	                struct mpbuf *b, uint32_t *count);
 
 	/* Reader. Unknown or ill-typed options are EINVAL naming the option.
 	 * rd_open may read the header (through a->in). */

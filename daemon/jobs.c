@@ -569,6 +569,34 @@ int jobs_commit_writer(struct handle *h, struct rowd_error *err)
 	return 0;
 }
 
+/* detect: format, codec, and what the head tells (encoding, and the
+ * format's own findings such as a CSV delimiter). */
+static int describe_head(int fd, const struct codec_ops *codec, const struct format_ops *fmt,
+                         const struct rowd_request *req, const struct job_env *env,
+                         struct mpbuf *b, uint32_t *count, struct rowd_error *err)
+{
+	struct input in;
+	int rc = -1;
+
+	if (detect_head(&in, fd, codec, req->open.codec_options, env->limits->row_bytes, err) < 0)
+		goto out;
+	if (!(fmt->caps & FMT_CAP_BINARY)) {
+		if (put_key(b, "encoding") < 0 ||
+		    mpbuf_cstr(b, detect_encoding(input_ptr(&in), input_avail(&in))) < 0)
+			goto nomem;
+		(*count)++;
+	}
+	if (fmt->describe && fmt->describe(fmt, input_ptr(&in), input_avail(&in), b, count) < 0)
+		goto nomem;
+	rc = 0;
+	goto out;
+nomem:
+	rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+out:
+	input_close(&in);
+	return rc;
+}
+
 /* detect and tables: no handle, a private fd. */
 static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 {
@@ -586,17 +614,21 @@ static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		return -1;
 	rc = detect_read(fd, req->open.path, req->open.path_len, &req->open, env.limits->row_bytes,
 	                 &codec, &fmt, err);
+	if (rc == 0 && req->op == OP_TABLES)
+		rc = rowd_error_set(err, ROWD_ENOTSUP, "format %s has no tables", fmt->name);
+	if (rc == 0) {
+		at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+		if (put_key(b, "format") < 0 || mpbuf_cstr(b, fmt->name) < 0 ||
+		    put_key(b, "codec") < 0 || mpbuf_cstr(b, codec->name) < 0)
+			rc = rowd_error_set(err, ROWD_ENOMEM, "out of memory");
+		count += 2;
+		if (rc == 0)
+			rc = describe_head(fd, codec, fmt, req, &env, b, &count, err);
+		if (rc == 0)
+			proto_map_close(b, at, count);
+	}
 	close(fd);
-	if (rc < 0)
-		return -1;
-	if (req->op == OP_TABLES)
-		return rowd_error_set(err, ROWD_ENOTSUP, "format %s has no tables", fmt->name);
-	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
-	if (put_key(b, "format") < 0 || mpbuf_cstr(b, fmt->name) < 0 ||
-	    put_key(b, "codec") < 0 || mpbuf_cstr(b, codec->name) < 0)
-		return rowd_error_set(err, ROWD_ENOMEM, "out of memory");
-	proto_map_close(b, at, count + 2);
-	return 0;
+	return rc;
 }
 
 static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)

@@ -20,6 +20,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/server.h daemon/server.c \
 	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
 	daemon/formats/registry.c daemon/formats/csv.c \
+	daemon/formats/csv_sniff.h daemon/formats/csv_sniff.c \
 	daemon/formats/jsonl.c daemon/formats/json.c
 daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
 	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS)

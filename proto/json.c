@@ -60,72 +60,6 @@ static double c_strtod(const char *s)
 	return loc ? strtod_l(s, NULL, loc) : strtod(s, NULL);
 }
 
-/* ---- UTF-8 --------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t k;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		k = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		k = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		k = 4;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	return k;
-}
-
-/* Strict check of a decoded JSON string. yajl's own check lets overlong
- * forms and encoded surrogates through, and does not look at what \u
- * escapes decode to; rows must be valid UTF-8 whatever the source. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint64_t w;
-		size_t k;
-
-		if (n - i >= 8) {
-			memcpy(&w, s + i, 8);
-			if (!(w & 0x8080808080808080ull)) {
-				i += 8;
-				continue;
-			}
-		}
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((k = utf8_len(s + i, n - i)) == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 /* ======================================================================= */
 /* JSON -> msgpack                                                          */
 /* ======================================================================= */
@@ -255,7 +189,7 @@ static int j_str(struct jctx *c, const unsigned char *s, size_t n)
 		               n, c->lim->str_bytes);
 		return 0;
 	}
-	if (!utf8_valid(s, n)) {
+	if (!proto_utf8_valid(s, n)) {
 		rowd_error_set(c->err, ROWD_EFORMAT, "invalid JSON: string is not valid UTF-8");
 		return 0;
 	}
@@ -482,7 +416,7 @@ static int put_str(struct mpbuf *out, const char *str, size_t n)
 			i++;
 			continue;
 		}
-		if (cls == 2 && (k = utf8_len(s + i, n - i)) != 0) {
+		if (cls == 2 && (k = proto_utf8_seq_len(s + i, n - i)) != 0) {
 			i += k;
 			continue;
 		}

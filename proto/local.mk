@@ -8,5 +8,6 @@ proto_librowdproto_la_SOURCES = \
 	proto/request.c \
 	proto/answer.c \
 	proto/json.c \
+	proto/utf8.c \
 	proto/text.c
 proto_librowdproto_la_LIBADD = $(MSGPACK_LIBS) $(YAJL_LIBS)

@@ -194,6 +194,14 @@ int proto_json_to_msgpack(const char *p, size_t n, const struct rowd_limits *lim
 
 /* ---- small helpers ----------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence starting with the non-ASCII byte at
+ * s (no overlongs, surrogates or code points above U+10FFFF), 0 when
+ * invalid. */
+size_t proto_utf8_seq_len(const unsigned char *s, size_t n);
+/* Offset of the first invalid byte, or n when all of s is valid. */
+size_t proto_utf8_prefix(const void *s, size_t n);
+bool proto_utf8_valid(const void *s, size_t n);
+
 /* Finds key in a msgpack map; NULL when absent or o is not a map. */
 const msgpack_object *proto_map_get(const msgpack_object *o, const char *key);
 bool proto_str_eq(const msgpack_object *o, const char *s);

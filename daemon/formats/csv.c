@@ -40,6 +40,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "csv_sniff.h"
 #include "format.h"
 #include "options.h"
 
@@ -197,53 +198,6 @@ static inline const char *next_special(struct specials *sp, const struct blockfi
 	return sp->blk + __builtin_ctzll(sp->bits);
 }
 
-/* Offset of the first byte of an invalid UTF-8 sequence, or n. Plain
- * ASCII goes 8 bytes at a time. */
-static size_t utf8_check(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i], lo = 0x80, hi = 0xbf;
-		size_t need;
-		uint64_t w;
-
-		if (n - i >= 8) {
-			memcpy(&w, p + i, 8);
-			if (!(w & 0x8080808080808080ull)) {
-				i += 8;
-				continue;
-			}
-		}
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1;
-		else if (c == 0xe0)
-			need = 2, lo = 0xa0;                 /* no overlongs */
-		else if (c == 0xed)
-			need = 2, hi = 0x9f;                 /* no surrogates */
-		else if (c >= 0xe1 && c <= 0xef)
-			need = 2;
-		else if (c == 0xf0)
-			need = 3, lo = 0x90;
-		else if (c >= 0xf1 && c <= 0xf3)
-			need = 3;
-		else if (c == 0xf4)
-			need = 3, hi = 0x8f;                 /* <= U+10FFFF */
-		else
-			return i;
-		if (n - i <= need || p[i + 1] < lo || p[i + 1] > hi)
-			return i;
-		for (size_t k = 2; k <= need; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return i;
-		i += need + 1;
-	}
-	return n;
-}
 
 /* ---- options shared by reader and writer ------------------------------ */
 
@@ -850,7 +804,7 @@ static int check_record(struct csv_reader *r, struct rowd_error *err)
 	}
 	if (!r->s.hi)
 		return 0;
-	bad = utf8_check((const unsigned char *)input_ptr(r->in), r->s.len);
+	bad = proto_utf8_prefix(input_ptr(r->in), r->s.len);
 	if (bad == r->s.len)
 		return 0;
 	rowd_error_set(err, ROWD_EFORMAT, "line %llu: invalid UTF-8 in field %zu",
@@ -1023,6 +977,23 @@ static const char *const rd_known[] = {
 	"types", "on_error", "crlf", NULL
 };
 
+#define SNIFF_BYTES (64 * 1024)
+
+/* A .csv that does not name its delimiter may still use ';' or TAB. */
+static int sniff_delim(struct csv_reader *r, const struct fmt_args *a, struct rowd_error *err)
+{
+	struct input *in = a->in;
+	char d;
+
+	while (input_avail(in) < SNIFF_BYTES && !in->eof)
+		if (input_fill(in, err) < 0)
+			return -1;
+	d = csv_sniff_delimiter(input_ptr(in), input_avail(in));
+	if (d)
+		r->delim = d;
+	return 0;
+}
+
 static int rd_options(struct csv_reader *r, const struct fmt_args *a, struct rowd_error *err)
 {
 	static const char *const types[] = { "strings", "infer", NULL };
@@ -1041,6 +1012,8 @@ static int rd_options(struct csv_reader *r, const struct fmt_args *a, struct row
 	r->delim = default_delim(a->fmt);
 	r->quote = '"';
 	r->header = true;
+	if (strcmp(a->fmt->name, "csv") == 0 && !opts_get(o, "delimiter") && sniff_delim(r, a, err) < 0)
+		return -1;
 	if (opt_common(o, &r->delim, &r->quote, &bom, err) < 0 ||
 	    opts_bool(o, "header", &r->header, err) < 0 ||
 	    opts_str_array(o, "fieldnames", &r->fieldnames, err) < 0 ||
@@ -1126,7 +1099,7 @@ static int rd_start(struct csv_reader *r, struct rowd_error *err)
 			r->done = true;
 			return r->fieldnames ? columns_from_fieldnames(r, err) : 0;
 		}
-		if (r->s.hi && utf8_check((const unsigned char *)input_ptr(r->in), r->s.len) != r->s.len) {
+		if (r->s.hi && !proto_utf8_valid(input_ptr(r->in), r->s.len)) {
 			rowd_error_set(err, ROWD_EFORMAT, "line %llu: invalid UTF-8 in the header",
 			               (unsigned long long)r->line);
 			err->line = (int64_t)r->line;
@@ -1309,6 +1282,23 @@ static int probe_delim(const char *head, size_t n, char delim)
 }
 
 static int csv_probe(const char *head, size_t n) { return probe_delim(head, n, ','); }
+
+/* detect: the delimiter and whether the first line is a header. */
+static int csv_describe(const struct format_ops *f, const char *head, size_t n,
+                        struct mpbuf *b, uint32_t *count)
+{
+	char d = strcmp(f->name, "csv") == 0 ? csv_sniff_delimiter(head, n) : 0;
+	int hdr;
+
+	if (!d)
+		d = default_delim(f);
+	hdr = csv_sniff_header(head, n, d);
+	if (mpbuf_cstr(b, "delimiter") < 0 || mpbuf_str(b, &d, 1) < 0 ||
+	    mpbuf_cstr(b, "header") < 0 || (hdr < 0 ? mpbuf_nil(b) : mpbuf_bool(b, hdr == 1)) < 0)
+		return -1;
+	*count += 2;
+	return 0;
+}
 static int tsv_probe(const char *head, size_t n) { return probe_delim(head, n, '\t'); }
 static int psv_probe(const char *head, size_t n) { return probe_delim(head, n, '|'); }
 
@@ -1684,6 +1674,7 @@ static int csv_wr_finish(void *state, struct rowd_error *err)
 	.extensions = (const char *const[]){ __VA_ARGS__, NULL },          \
 	.caps = FMT_CAP_READ | FMT_CAP_WRITE | FMT_CAP_TOTALS | FMT_CAP_STREAM, \
 	.probe = PROBE,                                                    \
+	.describe = csv_describe,                                          \
 	.rd_open = csv_rd_open,                                            \
 	.rd_next = csv_rd_next,                                            \
 	.rd_columns = csv_rd_columns,                                      \

@@ -177,67 +177,9 @@ static const char *tag_shown(const struct json_rd *r)
 
 /* ---- values ------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t k;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return k;
-}
-
-/* Strings are checked here rather than by yajl, whose check lets overlong
- * forms and encoded surrogates through and ignores what \u escapes decode
- * to: rows are valid UTF-8 whatever the file held (as in JSON Lines). */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint64_t w;
-		size_t k;
-
-		if (n - i >= 8) {
-			memcpy(&w, s + i, 8);
-			if (!(w & 0x8080808080808080ull)) {
-				i += 8;
-				continue;
-			}
-		}
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((k = utf8_len(s + i, n - i)) == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
+/* Strings are checked with proto_utf8_valid rather than by yajl, whose
+ * check lets overlong forms and encoded surrogates through and ignores
+ * what \u escapes decode to. */
 
 /* Numbers are read in the C locale whatever the process locale says. */
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
@@ -362,7 +304,7 @@ static int row_str(struct json_rd *r, const unsigned char *s, size_t n, bool key
 		return cb_fail(r, ROWD_ELIMIT, "row %llu: a string is longer than the str_bytes limit (%zu)",
 		               (unsigned long long)r->row_no, r->lim->str_bytes);
 	}
-	if (!utf8_valid(s, n)) {
+	if (!proto_utf8_valid(s, n)) {
 		r->err.row = (int64_t)r->row_no;
 		return cb_fail(r, ROWD_EFORMAT, "row %llu: a string is not valid UTF-8",
 		               (unsigned long long)r->row_no);
@@ -634,7 +576,7 @@ static int cb_string(void *ctx, const unsigned char *s, size_t n)
 
 	r->events++;
 	if (r->phase != PH_ROW)
-		return utf8_valid(s, n) ? doc_scalar(r, "a string") : doc_bad_utf8(r);
+		return proto_utf8_valid(s, n) ? doc_scalar(r, "a string") : doc_bad_utf8(r);
 	return row_str(r, s, n, false);
 }
 
@@ -644,7 +586,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 
 	r->events++;
 	if (r->phase != PH_ROW)
-		return utf8_valid(s, n) ? doc_key(r, s, n) : doc_bad_utf8(r);
+		return proto_utf8_valid(s, n) ? doc_key(r, s, n) : doc_bad_utf8(r);
 	return row_str(r, s, n, true);
 }
 
@@ -961,7 +903,7 @@ static int json_rd_open(const struct fmt_args *a, void **state, struct rowd_erro
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for the json reader");
 	}
 	/* One value, nothing after it, no comments; strings are checked by
-	 * utf8_valid(), more strictly than yajl would. */
+	 * proto_utf8_valid(), more strictly than yajl would. */
 	yajl_config(r->yh, yajl_allow_comments, 0);
 	yajl_config(r->yh, yajl_dont_validate_strings, 1);
 	yajl_config(r->yh, yajl_allow_trailing_garbage, 0);
