@@ -37,6 +37,8 @@ int rawout_write(struct rawout *out, const void *buf, size_t n, struct rowd_erro
 struct codec_ops {
 	const char *name;                 /* "none", "gzip", ... */
 	const char *const *extensions;    /* without dot, NULL-terminated */
+	/* Non-NULL when this build lacks the codec's library (ENOTSUP). */
+	const char *unavailable;
 	/* Content detection on the first bytes of the file; NULL = none. */
 	bool (*magic)(const unsigned char *head, size_t n);
 

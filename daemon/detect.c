@@ -53,6 +53,22 @@ static int explicit_format(const struct rowd_open_spec *spec, const struct forma
 	                      (int)(spec->format_len > 32 ? 32 : spec->format_len), spec->format, known);
 }
 
+static int codec_available(const struct codec_ops *c, struct rowd_error *err)
+{
+	if (!c->unavailable)
+		return 0;
+	return rowd_error_set(err, ROWD_ENOTSUP, "codec %s is not available in this build: it needs %s",
+	                      c->name, c->unavailable);
+}
+
+static int format_available(const struct format_ops *f, struct rowd_error *err)
+{
+	if (!f->unavailable)
+		return 0;
+	return rowd_error_set(err, ROWD_ENOTSUP, "format %s is not available in this build: it needs %s",
+	                      f->name, f->unavailable);
+}
+
 /* The client path as a C string, for extension matching. */
 static void path_cstr(const char *path, size_t len, char *buf, size_t cap)
 {
@@ -123,12 +139,16 @@ int detect_read(int fd, const char *path, size_t path_len, const struct rowd_ope
 			return -1;
 		*codec = codec_by_magic(head, (size_t)n);
 	}
-	if (spec->format)
-		return explicit_format(spec, fmt, err);
-	*fmt = format_by_extension(name);
-	if (*fmt)
-		return 0;
-	return sniff_format(fd, *codec, spec, max_buf, fmt, err);
+	if (codec_available(*codec, err) < 0)
+		return -1;
+	if (spec->format) {
+		if (explicit_format(spec, fmt, err) < 0)
+			return -1;
+	} else if (!(*fmt = format_by_extension(name)) &&
+	           sniff_format(fd, *codec, spec, max_buf, fmt, err) < 0) {
+		return -1;
+	}
+	return format_available(*fmt, err);
 }
 
 int detect_write(const char *name, const struct rowd_open_spec *spec,
@@ -141,11 +161,14 @@ int detect_write(const char *name, const struct rowd_open_spec *spec,
 	} else if (!(*codec = codec_by_extension(name))) {
 		*codec = codec_find("none", 4);
 	}
-	if (spec->format)
-		return explicit_format(spec, fmt, err);
-	*fmt = format_by_extension(name);
-	if (!*fmt)
+	if (codec_available(*codec, err) < 0)
+		return -1;
+	if (spec->format) {
+		if (explicit_format(spec, fmt, err) < 0)
+			return -1;
+	} else if (!(*fmt = format_by_extension(name))) {
 		return rowd_error_set(err, ROWD_EINVAL,
 		                      "cannot tell the format from the name; give the format field");
-	return 0;
+	}
+	return format_available(*fmt, err);
 }

@@ -40,6 +40,11 @@ static int pack_exts(struct mpbuf *b, const char *const *ext)
 	return 0;
 }
 
+static int kv_bool(struct mpbuf *b, const char *k, bool v)
+{
+	return mpbuf_cstr(b, k) < 0 || mpbuf_bool(b, v) < 0 ? -1 : 0;
+}
+
 static int pack_formats(struct mpbuf *b)
 {
 	const struct format_ops *const *f = format_list();
@@ -51,15 +56,17 @@ static int pack_formats(struct mpbuf *b)
 		return -1;
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned caps = f[i]->caps;
+		bool ok = !f[i]->unavailable;
 
-		if (mpbuf_map_hdr(b, 8) < 0 || kv_str(b, "name", f[i]->name) < 0 ||
+		if (mpbuf_map_hdr(b, 9) < 0 || kv_str(b, "name", f[i]->name) < 0 ||
 		    mpbuf_cstr(b, "extensions") < 0 || pack_exts(b, f[i]->extensions) < 0 ||
-		    mpbuf_cstr(b, "read") < 0 || mpbuf_bool(b, caps & FMT_CAP_READ) < 0 ||
-		    mpbuf_cstr(b, "write") < 0 || mpbuf_bool(b, caps & FMT_CAP_WRITE) < 0 ||
-		    mpbuf_cstr(b, "totals") < 0 || mpbuf_bool(b, caps & FMT_CAP_TOTALS) < 0 ||
-		    mpbuf_cstr(b, "tables") < 0 || mpbuf_bool(b, caps & FMT_CAP_TABLES) < 0 ||
-		    mpbuf_cstr(b, "nested") < 0 || mpbuf_bool(b, caps & FMT_CAP_NESTED) < 0 ||
-		    mpbuf_cstr(b, "stream") < 0 || mpbuf_bool(b, caps & FMT_CAP_STREAM) < 0)
+		    kv_bool(b, "available", ok) < 0 ||
+		    kv_bool(b, "read", caps & FMT_CAP_READ) < 0 ||
+		    kv_bool(b, "write", caps & FMT_CAP_WRITE) < 0 ||
+		    kv_bool(b, "totals", caps & FMT_CAP_TOTALS) < 0 ||
+		    kv_bool(b, "tables", caps & FMT_CAP_TABLES) < 0 ||
+		    kv_bool(b, "nested", caps & FMT_CAP_NESTED) < 0 ||
+		    kv_bool(b, "stream", caps & FMT_CAP_STREAM) < 0)
 			return -1;
 	}
 	return 0;
@@ -75,10 +82,11 @@ static int pack_codecs(struct mpbuf *b)
 	if (mpbuf_cstr(b, "codecs") < 0 || mpbuf_array_hdr(b, n) < 0)
 		return -1;
 	for (uint32_t i = 0; i < n; i++)
-		if (mpbuf_map_hdr(b, 4) < 0 || kv_str(b, "name", c[i]->name) < 0 ||
+		if (mpbuf_map_hdr(b, 5) < 0 || kv_str(b, "name", c[i]->name) < 0 ||
 		    mpbuf_cstr(b, "extensions") < 0 || pack_exts(b, c[i]->extensions) < 0 ||
-		    mpbuf_cstr(b, "read") < 0 || mpbuf_bool(b, true) < 0 ||
-		    mpbuf_cstr(b, "write") < 0 || mpbuf_bool(b, c[i]->wr_open != NULL) < 0)
+		    kv_bool(b, "available", !c[i]->unavailable) < 0 ||
+		    kv_bool(b, "read", c[i]->rd_open != NULL) < 0 ||
+		    kv_bool(b, "write", c[i]->wr_open != NULL) < 0)
 			return -1;
 	return 0;
 }

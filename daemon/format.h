@@ -16,6 +16,7 @@
 
 #include "input.h"
 #include "output.h"
+#include "wfile.h"
 #include "rowd_proto.h"
 
 enum {
@@ -26,6 +27,8 @@ enum {
 	FMT_CAP_NESTED = 1 << 4,   /* values may be maps/arrays */
 	FMT_CAP_STREAM = 1 << 5,
 	FMT_CAP_BINARY = 1 << 6,   /* not text: detect reports no encoding */
+	FMT_CAP_RAW    = 1 << 7,   /* reads/writes the file itself (random
+	                              access: SQLite, XLSX); no codec */
 };
 
 struct format_ops;
@@ -37,12 +40,22 @@ struct fmt_args {
 	struct output *out;               /* writers */
 	const msgpack_object *options;    /* map, or NULL when none given */
 	const struct rowd_limits *limits;
+	/* FMT_CAP_RAW formats: readers get the file's fd (read only, keep
+	 * your own offsets: pread or a dup) and its /proc/self/fd path;
+	 * writers get the temp file (wf->fd, and a path through wf->dirfd)
+	 * that close will rename over the target. */
+	int fd;
+	const char *fd_path;
+	const struct wfile *wf;
 };
 
 struct format_ops {
 	const char *name;                 /* "csv", "tsv", "jsonl", ... */
 	const char *const *extensions;    /* without dot, NULL-terminated */
 	unsigned caps;
+	/* Non-NULL for a format this build cannot serve: why (the library it
+	 * lacks). Such entries have no functions; opening them is ENOTSUP. */
+	const char *unavailable;
 
 	/* Content detection on the decoded head of a file: 0 (no) .. 100
 	 * (certain). NULL = never detected by content. */
@@ -52,6 +65,10 @@ struct format_ops {
 	 * be NULL. */
 	int (*describe)(const struct format_ops *f, const char *head, size_t n,
 	                struct mpbuf *b, uint32_t *count);
+
+	/* Multi-table sources (SQLite tables, sheets): packs an array of the
+	 * table names in source order. NULL = no tables (ENOTSUP). */
+	int (*tables)(const struct fmt_args *a, struct mpbuf *out, struct rowd_error *err);
 
 	/* Reader. Unknown or ill-typed options are EINVAL naming the option.
 	 * rd_open may read the header (through a->in). */

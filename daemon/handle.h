@@ -34,6 +34,7 @@ struct handle {
 	struct reqmsg *open_msg;        /* keeps the options alive */
 	char mode;                      /* 'r' or 'w'; 0 until opened */
 	int fd;
+	char fd_path[32];               /* /proc/self/fd/N, for raw formats */
 	const struct codec_ops *codec;
 	const struct format_ops *fmt;
 	struct input in;

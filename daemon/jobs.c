@@ -69,10 +69,33 @@ void handle_release_state(struct handle *h)
 	}
 }
 
+/* What a reader of h is opened with; in is h->in or a counting pass's. */
+static void reader_args(struct handle *h, const struct rowd_limits *limits,
+                        const msgpack_object *options, struct input *in, struct fmt_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->fmt = h->fmt;
+	a->in = in;
+	a->options = options;
+	a->limits = limits;
+	a->fd = h->fd;
+	snprintf(h->fd_path, sizeof h->fd_path, "/proc/self/fd/%d", h->fd);
+	a->fd_path = h->fd_path;
+}
+
+/* Formats that read the file themselves cannot sit behind a codec. */
+static int check_raw(const struct handle *h, struct rowd_error *err)
+{
+	if ((h->fmt->caps & FMT_CAP_RAW) && strcmp(h->codec->name, "none") != 0)
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s cannot be read or written through codec %s",
+		                      h->fmt->name, h->codec->name);
+	return 0;
+}
+
 int jobs_open_reader(struct handle *h, const struct job_env *env,
                        const struct rowd_open_spec *spec, struct rowd_error *err)
 {
-	struct fmt_args a = { 0 };
+	struct fmt_args a;
 
 	h->fd = paths_open_read(env->roots, spec->path, spec->path_len, err);
 	if (h->fd < 0)
@@ -82,12 +105,10 @@ int jobs_open_reader(struct handle *h, const struct job_env *env,
 		return -1;
 	if (!h->fmt->rd_open)
 		return rowd_error_set(err, ROWD_ENOTSUP, "format %s cannot be read", h->fmt->name);
-	if (input_open(&h->in, h->fd, h->codec, spec->codec_options, env->limits->row_bytes, err) < 0)
+	if (check_raw(h, err) < 0 ||
+	    input_open(&h->in, h->fd, h->codec, spec->codec_options, env->limits->row_bytes, err) < 0)
 		return -1;
-	a.fmt = h->fmt;
-	a.in = &h->in;
-	a.options = spec->options;
-	a.limits = env->limits;
+	reader_args(h, env->limits, spec->options, &h->in, &a);
 	return h->fmt->rd_open(&a, &h->fst, err);
 }
 
@@ -113,12 +134,15 @@ int jobs_open_writer(struct handle *h, const struct job_env *env,
 	}
 	if (wfile_open(&h->wf, dirfd, name, err) < 0)
 		return -1;
-	if (output_open(&h->out, h->wf.fd, h->codec, spec->codec_options, err) < 0)
+	if (check_raw(h, err) < 0 ||
+	    output_open(&h->out, h->wf.fd, h->codec, spec->codec_options, err) < 0)
 		return -1;
 	a.fmt = h->fmt;
 	a.out = &h->out;
 	a.options = spec->options;
 	a.limits = env->limits;
+	a.fd = -1;
+	a.wf = &h->wf;
 	return h->fmt->wr_open(&a, &h->fst, err);
 }
 
@@ -326,7 +350,7 @@ static int do_reset(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	struct handle *h = rj->h;
 	const struct rowd_request *req = &rj->msg->req;
 	const struct rowd_open_spec *spec = &h->open_msg->req.open;
-	struct fmt_args a = { 0 };
+	struct fmt_args a;
 	struct job_env env;
 	uint32_t count;
 	size_t at;
@@ -341,10 +365,7 @@ static int do_reset(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	h->rows_read = h->skipped = 0;
 	if (input_rewind(&h->in, err) < 0)
 		return -1;
-	a.fmt = h->fmt;
-	a.in = &h->in;
-	a.options = spec->options;
-	a.limits = env.limits;
+	reader_args(h, env.limits, spec->options, &h->in, &a);
 	if (h->fmt->rd_open(&a, &h->fst, err) < 0)
 		return -1;
 	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
@@ -369,10 +390,7 @@ static int count_rows(struct handle *h, const struct rowd_limits *limits, uint64
 	mpbuf_init(&scratch);
 	if (input_open(&in, h->fd, h->codec, spec->codec_options, limits->row_bytes, err) < 0)
 		goto out;
-	a.fmt = h->fmt;
-	a.in = &in;
-	a.options = spec->options;
-	a.limits = limits;
+	reader_args(h, limits, spec->options, &in, &a);
 	if (h->fmt->rd_open(&a, &st, err) < 0)
 		goto out;
 	do {
@@ -597,6 +615,37 @@ out:
 	return rc;
 }
 
+/* tables: the names of a multi-table source, in source order. */
+static int list_tables(int fd, const struct codec_ops *codec, const struct format_ops *fmt,
+                       const struct rowd_request *req, const struct job_env *env,
+                       struct mpbuf *b, struct rowd_error *err)
+{
+	struct handle tmp = { .fd = fd, .fmt = fmt, .codec = codec };
+	struct fmt_args a;
+	struct input in;
+	uint32_t count;
+	size_t at;
+	int rc;
+
+	if (!fmt->tables)
+		return rowd_error_set(err, ROWD_ENOTSUP, "format %s has no tables", fmt->name);
+	if (check_raw(&tmp, err) < 0)
+		return -1;
+	if (input_open(&in, fd, codec, req->open.codec_options, env->limits->row_bytes, err) < 0) {
+		input_close(&in);
+		return -1;
+	}
+	reader_args(&tmp, env->limits, req->open.options, &in, &a);
+	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
+	rc = put_key(b, "tables") < 0 ? rowd_error_set(err, ROWD_ENOMEM, "out of memory")
+	                              : fmt->tables(&a, b, err);
+	input_close(&in);
+	if (rc < 0)
+		return -1;
+	proto_map_close(b, at, count + 1);
+	return 0;
+}
+
 /* detect and tables: no handle, a private fd. */
 static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 {
@@ -614,8 +663,11 @@ static int do_detect(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		return -1;
 	rc = detect_read(fd, req->open.path, req->open.path_len, &req->open, env.limits->row_bytes,
 	                 &codec, &fmt, err);
-	if (rc == 0 && req->op == OP_TABLES)
-		rc = rowd_error_set(err, ROWD_ENOTSUP, "format %s has no tables", fmt->name);
+	if (rc == 0 && req->op == OP_TABLES) {
+		rc = list_tables(fd, codec, fmt, req, &env, b, err);
+		close(fd);
+		return rc;
+	}
 	if (rc == 0) {
 		at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
 		if (put_key(b, "format") < 0 || mpbuf_cstr(b, fmt->name) < 0 ||

@@ -21,9 +21,18 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
 	daemon/formats/registry.c daemon/formats/csv.c \
 	daemon/formats/csv_sniff.h daemon/formats/csv_sniff.c \
-	daemon/formats/jsonl.c daemon/formats/json.c
+	daemon/formats/jsonl.c daemon/formats/json.c daemon/formats/unavailable.c
 daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
-	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS)
+	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS) \
+	$(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(BROTLI_LIBS) $(LIBZIP_LIBS) \
+	$(LIBXML2_LIBS) $(BSON_LIBS) $(AVRO_LIBS) $(FREEXL_LIBS) $(XLSXWRITER_LIBS) $(UCHARDET_LIBS)
+daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(BROTLI_CFLAGS) \
+	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(BSON_CFLAGS) $(AVRO_CFLAGS) $(FREEXL_CFLAGS) \
+	$(XLSXWRITER_CFLAGS) $(UCHARDET_CFLAGS)
+
+# Optional formats and codecs: each implemented one is listed here under
+# its library's conditional with -DROWD_WITH_<NAME>; without it, the
+# registry keeps a stub that answers ENOTSUP naming the library.
 
 sbin_PROGRAMS += daemon/rowd
 daemon_rowd_SOURCES = daemon/main.c

@@ -7,12 +7,47 @@
 #include "codec.h"
 #include "options.h"
 
-extern const struct codec_ops codec_none;
-extern const struct codec_ops codec_gzip;
+extern const struct codec_ops codec_none, codec_gzip, codec_bzip2, codec_xz, codec_lzma,
+	codec_zstd, codec_lz4, codec_brotli, codec_zip;
+
+/* A codec whose library this build lacks: known by name and extension,
+ * so that it is refused with a reason rather than misread. */
+#define MISSING(sym, nm, lib, ...)                                          \
+	const struct codec_ops sym = {                                      \
+		.name = nm, .extensions = (const char *const[]){ __VA_ARGS__, NULL }, \
+		.unavailable = lib,                                         \
+	}
+
+#ifndef ROWD_WITH_BZIP2
+MISSING(codec_bzip2, "bzip2", "libbz2", "bz2");
+#endif
+#ifndef ROWD_WITH_XZ
+MISSING(codec_xz, "xz", "liblzma", "xz");
+MISSING(codec_lzma, "lzma", "liblzma", "lzma");
+#endif
+#ifndef ROWD_WITH_ZSTD
+MISSING(codec_zstd, "zstd", "libzstd", "zst", "zstd");
+#endif
+#ifndef ROWD_WITH_LZ4
+MISSING(codec_lz4, "lz4", "liblz4", "lz4");
+#endif
+#ifndef ROWD_WITH_BROTLI
+MISSING(codec_brotli, "brotli", "libbrotli", "br");
+#endif
+#ifndef ROWD_WITH_ZIP
+MISSING(codec_zip, "zip", "libzip", "zip");
+#endif
 
 static const struct codec_ops *const codecs[] = {
 	&codec_none,
 	&codec_gzip,
+	&codec_bzip2,
+	&codec_xz,
+	&codec_lzma,
+	&codec_zstd,
+	&codec_lz4,
+	&codec_brotli,
+	&codec_zip,
 	NULL
 };
 

@@ -9,10 +9,15 @@
 
 extern const struct format_ops format_csv, format_tsv, format_psv;
 extern const struct format_ops format_jsonl, format_json;
+extern const struct format_ops format_bson, format_xml, format_avro, format_xls, format_xlsx;
+extern const struct format_ops format_parquet, format_orc, format_arrow, format_duckdb;
 
+/* Order matters for content detection ties only: better probes first. */
 static const struct format_ops *const formats[] = {
 	&format_csv, &format_tsv, &format_psv,
 	&format_jsonl, &format_json,
+	&format_bson, &format_xml, &format_avro, &format_xls, &format_xlsx,
+	&format_parquet, &format_orc, &format_arrow, &format_duckdb,
 	NULL
 };
 
