@@ -81,9 +81,10 @@ static int put_position(struct mpbuf *b, const char *key, int64_t v)
 	return 0;
 }
 
-static int put_error_map(struct mpbuf *b, const struct rowd_error *err)
+static int put_error_map(struct mpbuf *b, const struct rowd_error *err, const char *path,
+                         size_t path_len)
 {
-	uint32_t n = 2 + (err->line >= 0) + (err->row >= 0) + (err->offset >= 0);
+	uint32_t n = 2 + (err->line >= 0) + (err->row >= 0) + (err->offset >= 0) + (path != NULL);
 
 	if (mpbuf_map_hdr(b, n) < 0 ||
 	    mpbuf_cstr(b, "code") < 0 || mpbuf_cstr(b, rowd_err_name(err->code)) < 0 ||
@@ -94,17 +95,26 @@ static int put_error_map(struct mpbuf *b, const struct rowd_error *err)
 	    put_position(b, "row", err->row) < 0 ||
 	    put_position(b, "offset", err->offset) < 0)
 		return -1;
+	if (path && (mpbuf_cstr(b, "path") < 0 || mpbuf_str(b, path, path_len) < 0))
+		return -1;
 	return 0;
 }
 
 int proto_answer_error(struct mpbuf *b, const char *id_raw, size_t id_len,
                        const struct rowd_error *err)
 {
+	return proto_answer_error_path(b, id_raw, id_len, err, NULL, 0);
+}
+
+int proto_answer_error_path(struct mpbuf *b, const char *id_raw, size_t id_len,
+                            const struct rowd_error *err, const char *path, size_t path_len)
+{
 	size_t start = b->len;
 	uint32_t count;
 	size_t at = proto_answer_begin(b, id_raw, id_len, false, &count);
 
-	if (at == PROTO_POS_NONE || mpbuf_cstr(b, "error") < 0 || put_error_map(b, err) < 0) {
+	if (at == PROTO_POS_NONE || mpbuf_cstr(b, "error") < 0 ||
+	    put_error_map(b, err, path, path_len) < 0) {
 		b->len = start;     /* no half answer reaches the wire */
 		return -1;
 	}

@@ -165,6 +165,9 @@ size_t proto_answer_begin(struct mpbuf *b, const char *id_raw, size_t id_len,
 /* A complete error answer {id, ok:false, error:{code,message,line?,row?,offset?}}. */
 int proto_answer_error(struct mpbuf *b, const char *id_raw, size_t id_len,
                        const struct rowd_error *err);
+/* The same with error.path (the client's path, for file errors). */
+int proto_answer_error_path(struct mpbuf *b, const char *id_raw, size_t id_len,
+                            const struct rowd_error *err, const char *path, size_t path_len);
 
 /* ---- text encoding ----------------------------------------------------- */
 

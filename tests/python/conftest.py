@@ -82,7 +82,10 @@ class Daemon:
 
     def stop_clean(self) -> None:
         rc = self.stop()
-        assert rc == 0, f"rowd exited with {rc}:\n{self.output()}"
+        try:
+            assert rc == 0, f"rowd exited with {rc}:\n{self.output()}"
+        finally:
+            self.log.close()
 
 
 def make_big_csv(path: Path, rows: int = BIG_ROWS) -> None:
@@ -129,11 +132,13 @@ def root(daemon: Daemon) -> Path:
 def spawn_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Starts private daemons on tmp_path; stops those still running."""
     started: list[Daemon] = []
+    # A short directory for sockets: sun_path holds 107 bytes.
+    sockets = tempfile.TemporaryDirectory(prefix="rowd-py-")
 
     def spawn(*extra: str) -> Daemon:
         root = tmp_path / "root"
         root.mkdir(exist_ok=True)
-        d = Daemon(root, tmp_path / f"rowd{len(started)}.sock", *extra)
+        d = Daemon(root, Path(sockets.name) / f"rowd{len(started)}.sock", *extra)
         started.append(d)
         return d
 
@@ -141,3 +146,5 @@ def spawn_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     for d in started:
         if d.proc.poll() is None:
             d.stop_clean()
+        d.log.close()
+    sockets.cleanup()

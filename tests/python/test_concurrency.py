@@ -106,9 +106,13 @@ def test_ticker_keeps_ticking_while_a_large_file_streams(sock: str) -> None:
         await t
         assert n == BIG_ROWS
         during = [x for x in ticks if start <= x <= end]
-        gaps = [b - a for a, b in zip(during, during[1:])]
+        gaps = sorted(b - a for a, b in zip(during, during[1:]))
         assert len(during) >= (end - start) / 0.02, (len(during), end - start)
-        assert max(gaps) < 0.1, f"the loop was blocked for {max(gaps) * 1000:.1f} ms"
+        # A blocking client would stop the ticker for the whole file; allow
+        # the odd preemption of a busy machine, not more.
+        p95 = gaps[int(len(gaps) * 0.95)]
+        assert p95 < 0.02, f"95% of the gaps under {p95 * 1000:.1f} ms"
+        assert gaps[-1] < 0.25, f"the loop was blocked for {gaps[-1] * 1000:.1f} ms"
 
     run(main())
 

@@ -133,15 +133,17 @@ async def fake_rowd(path: Path, script):
     """A stand-in daemon: answers hello, then runs script(request, writer)."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         unpacker = msgpack.Unpacker(raw=False)
-        while data := await reader.read(65536):
-            unpacker.feed(data)
-            for req in unpacker:
-                if req["op"] == "hello":
-                    writer.write(msgpack.packb({"id": req["id"], "ok": True, "protocol": 1,
-                                                "limits": {}}))
-                elif await script(req, writer):
-                    writer.close()
-                    return
+        try:
+            while data := await reader.read(65536):
+                unpacker.feed(data)
+                for req in unpacker:
+                    if req["op"] == "hello":
+                        writer.write(msgpack.packb({"id": req["id"], "ok": True,
+                                                    "protocol": 1, "limits": {}}))
+                    elif await script(req, writer):
+                        return
+        finally:
+            writer.close()
 
     return await asyncio.start_unix_server(serve, path)
 
@@ -228,3 +230,41 @@ def test_daemon_stopping_fails_pending_and_discards_writes(spawn_daemon) -> None
 
     run(main())
     assert not (d.root / "out.jsonl").exists()
+
+
+def test_protocol_version_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sock"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(await reader.read(65536))
+        req = next(unpacker)
+        writer.write(msgpack.packb({"id": req["id"], "ok": True, "protocol": 2}))
+        await reader.read()
+        writer.close()
+
+    async def main() -> None:
+        async with await asyncio.start_unix_server(serve, path):
+            client = rowd.Client(path)
+            with pytest.raises(rowd.ProtocolError, match="protocol 2"):
+                await client.connect()
+            with pytest.raises(rowd.ConnectionLost):
+                await client.ping()
+
+    run(main())
+
+
+def test_debug_logs_requests(sock: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with await rowd.aopen_iterable("iterabledata/2cols6rows.csv",
+                                             debug=True) as source:
+            await source.aread_bulk(2)
+
+    try:
+        with caplog.at_level("DEBUG", logger="rowd"):
+            run(main())
+    finally:
+        import logging
+        logging.getLogger("rowd").setLevel(logging.NOTSET)
+    assert any("-> open" in r.getMessage() for r in caplog.records)
+    assert any("-> read_bulk" in r.getMessage() for r in caplog.records)

@@ -177,9 +177,30 @@ def test_batch_sizes_and_close_mid_stream(sock: str) -> None:
                     async for row in source:
                         n += 1
                         assert int(row["id"]) == n
-                        if n == 20_000:
+                        if n == 5_000:
                             break
             async with await client.open("iterabledata/2cols6rows.csv") as source:
                 assert [r async for r in source] == SIX
+
+    run(main())
+
+
+def test_aread_bulk_double_buffers(sock: str) -> None:
+    """aread_bulk keeps one read_bulk of the same size in flight; mixing it
+    with aread, async for and areset stays exact."""
+    async def main() -> None:
+        async with await rowd.aopen_iterable("big.csv") as source:
+            ids: list[int] = []
+            for _ in range(5):
+                ids += [int(r["id"]) for r in await source.aread_bulk(100)]
+                assert source._owed == 100  # the next hundred are on their way
+            ids.append(int((await source.aread())["id"]))
+            ids += [int(r["id"]) for r in await source.aread_bulk(50)]
+            assert ids == list(range(1, 552))
+            await source.areset()
+            assert [int(r["id"]) for r in await source.aread_bulk(3)] == [1, 2, 3]
+            rest = [int(r["id"]) async for r in source]
+            assert rest == list(range(4, BIG_ROWS + 1))
+            assert await source.aread_bulk(10) == []
 
     run(main())

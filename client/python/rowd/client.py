@@ -92,11 +92,15 @@ class _Protocol(asyncio.Protocol):
         unpacker = self._unpacker
         dispatch = self._client._dispatch
         unpacker.feed(data)
-        try:
-            for msg in unpacker:
-                dispatch(msg)
-        except (ValueError, msgpack.UnpackException) as e:
-            self._client._abort(ProtocolError("EPROTO", f"undecodable answer from rowd: {e}"))
+        while True:
+            try:
+                msg = next(unpacker)
+            except StopIteration:
+                return
+            except (ValueError, msgpack.UnpackException) as e:
+                self._client._abort(ProtocolError("EPROTO", f"undecodable answer from rowd: {e}"))
+                return
+            dispatch(msg)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._client._connection_lost(exc)
@@ -154,10 +158,11 @@ class Client:
                 raise self._lost from e
             self.server = await self.call("hello", version=PROTOCOL_VERSION, client=self.name)
             if self.server.get("protocol") != PROTOCOL_VERSION:
-                proto = self.server.get("protocol")
-                self._abort(ProtocolError("EPROTO", f"rowd speaks protocol {proto}, "
-                                          f"this client {PROTOCOL_VERSION}"))
-                self._check()
+                err = ProtocolError("EPROTO", f"rowd speaks protocol "
+                                    f"{self.server.get('protocol')}, this client "
+                                    f"{PROTOCOL_VERSION}")
+                self._abort(err)
+                raise err
             self._limits.update({k: v for k, v in self.server.get("limits", {}).items()
                                  if isinstance(v, int)})
             log.debug("connected to %s: rowd %s", self.socket, self.server.get("version"))
@@ -189,18 +194,20 @@ class Client:
 
     def _check(self) -> None:
         if self._lost is not None:
-            raise self._lost
+            raise self._lost.with_traceback(None)
         if self._transport is None:
             raise ConnectionLost("not connected: call 'await client.connect()' first")
 
     def _abort(self, err: RowdError) -> None:
         """Drops the connection after a fatal error."""
         self._fatal = err
+        if self._lost is None:
+            self._lost = ConnectionLost(f"connection to rowd lost: {err}")
         if self._transport is not None:
             self._transport.abort()
 
     def _connection_lost(self, exc: Exception | None) -> None:
-        if self._lost is None or self._fatal is not None:
+        if self._lost is None:
             why = self._fatal or exc
             self._lost = ConnectionLost("connection to rowd lost" + (f": {why}" if why else ""))
         err = self._lost

@@ -2,19 +2,20 @@
 
 Reading: every read lands in a per-iterable buffer of batches first, and
 callers take rows from it. ``async for`` and :meth:`aread` keep the buffer
-topped up with read-ahead: ``stream`` requests with a ``limit`` (a window of
-``8 × batch`` rows each, at most two in flight), issued whenever the rows
-buffered plus the rows still owed by the daemon fall under the high
-watermark (``16 × batch``). This is credit-based flow control: the daemon
-never sends more than the window it was asked for, so the buffer is bounded
-without the client ever ceasing to read the socket. A connection is shared
-by many iterables, and a client that stopped reading for one of them would
-stall all the others (and deadlock a task that reads one file while waiting
-on another). :meth:`aread_bulk` asks for exactly what it lacks
-(``read_bulk``). Because rows already received stay in the buffer, a
-cancelled read, a ``break`` out of ``async for`` or a cancelled task never
-loses or repeats a row: the next read continues where the previous one
-stopped.
+topped up with read-ahead: ``stream`` requests with a ``limit`` (windows of
+``8 × batch`` rows, at least 1024), issued while the rows buffered plus the
+rows still owed by the daemon leave room for a window under the high
+watermark of two windows. This is credit-based flow control: the daemon
+never sends more than it was asked for, so the buffer is bounded without
+the client ever ceasing to read the socket. A connection is shared by many
+iterables, and a client that stopped reading for one of them would stall
+all the others (and deadlock a task that reads one file while waiting on
+another). :meth:`aread_bulk` asks for what it lacks (``read_bulk``) and keeps
+one more request of the same size in flight, so that a loop of bulk reads
+overlaps the daemon's parsing with the caller's work.
+Because rows already received stay in the buffer, a cancelled read, a
+``break`` out of ``async for`` or a cancelled task never loses or repeats a
+row: the next read continues where the previous one stopped.
 """
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ __all__ = ["AsyncRowIterable", "aopen_iterable", "Row"]
 
 Row = dict[str, Any]
 
-#: Rows per stream window, in batches, and the read-ahead high watermark.
+#: Rows per stream window, in batches (at least MIN_WINDOW rows), and the
+#: read-ahead high watermark.
 WINDOW_BATCHES = 8
 HIGH_BATCHES = 16
+MIN_WINDOW = 1024
 #: Without the stream capability: one read_bulk per window, four ahead.
 BULK_HIGH_BATCHES = 4
 #: Rows per write_bulk request when awrite_bulk splits a long list.
@@ -88,7 +91,8 @@ class AsyncRowIterable:
         self._batch = max(1, min(batch, client.limits["batch_rows"]))
         self._streams = "stream" in self.capabilities
         if self._streams:
-            self._window, self._high = WINDOW_BATCHES * self._batch, HIGH_BATCHES * self._batch
+            self._window = max(WINDOW_BATCHES * self._batch, MIN_WINDOW)
+            self._high = self._window * HIGH_BATCHES // WINDOW_BATCHES
         else:
             self._window, self._high = self._batch, BULK_HIGH_BATCHES * self._batch
         self._batches: deque[list[Row]] = deque()
@@ -191,7 +195,8 @@ class AsyncRowIterable:
 
     def _top_up(self) -> None:
         """Read-ahead: asks for more windows while under the high watermark."""
-        if not self._readahead or self._eof or self._error is not None or self._closed:
+        if (not self._readahead or self._eof or self._error is not None or self._closed
+                or self.client._lost is not None):
             return
         while self._buffered + self._owed + self._window <= self._high:
             self._request(self._window, self._streams)
@@ -245,6 +250,8 @@ class AsyncRowIterable:
                 self._top_up()
             elif missing > self._owed:
                 self._ask(missing - self._owed)
+            if not self._windows:
+                self.client._check()  # nothing can come: the connection is gone
             await self._wait()
         return True
 
@@ -272,14 +279,12 @@ class AsyncRowIterable:
 
     async def __anext__(self) -> Row:
         cur, i = self._cur, self._i
-        while i < len(cur):
+        if i < len(cur):
             row = cur[i]
-            i += 1
             if row:
-                self._i = i
+                self._i = i + 1
                 self.rows_read += 1
                 return row
-        self._i = i
         return await self._next_slow(True)
 
     async def _next_slow(self, skip_empty: bool) -> Row:
@@ -287,14 +292,9 @@ class AsyncRowIterable:
         await asyncio.sleep(0)
         self._check_open()
         while True:
-            cur, i = self._cur, self._i
-            while i < len(cur):
-                row = cur[i]
-                i += 1
-                if row or not skip_empty:
-                    self._i = i
-                    self.rows_read += 1
-                    return row
+            row = self._take(skip_empty)
+            if row is not None:
+                return row
             self._readahead = True
             if not await self._more(1):
                 self._cur, self._i = [], 0
@@ -343,7 +343,17 @@ class AsyncRowIterable:
                 self._cur, self._i = batch, missing
             self._top_up()
         self.rows_read += len(out)
+        self._prefetch(num)
         return out
+
+    def _prefetch(self, num: int) -> None:
+        """Double buffering for aread_bulk loops: one read_bulk of the same
+        size in flight while the caller works on this one."""
+        if (self._readahead or self._eof or self._error is not None or self._owed
+                or self._buffered + len(self._cur) - self._i >= num
+                or self.client._lost is not None):
+            return
+        self._ask(min(num, self.client.limits["batch_rows"]))
 
     async def atotals(self) -> int:
         """The number of rows a full read returns (a counting pass on the

@@ -28,6 +28,7 @@ class RowIterable:
         self._runner = runner
         self._client = client
         self._it = it
+        self._done = False
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(coro)
@@ -78,8 +79,9 @@ class RowIterable:
 
     def close(self) -> None:
         """Closes (commits, for ``w``) and drops the connection."""
-        if self._runner.get_loop().is_closed():
+        if self._done:
             return
+        self._done = True
         try:
             self._run(self._it.aclose())
         finally:
@@ -92,6 +94,14 @@ class RowIterable:
         return self
 
     def __next__(self) -> Row:
+        it = self._it  # the fast path of read(): a row already received
+        cur, i = it._cur, it._i
+        if i < len(cur):
+            row = cur[i]
+            if row:
+                it._i = i + 1
+                it.rows_read += 1
+                return row
         return self.read()
 
     def __enter__(self) -> RowIterable:
