@@ -4,6 +4,10 @@
  * rowcat -o OUT FILE           convert on the daemon (no rows cross the socket)
  * rowcat -o OUT -              JSON Lines from stdin written to OUT
  *
+ * Rows arrive as a stream (one request, batches pushed by the daemon); a
+ * progress bar from the daemon's progress messages goes to stderr when
+ * it is a terminal.
+ *
  * Exit status: 0 ok, 1 an error (daemon, connection, local I/O), 2 usage.
  */
 #include "config.h"
@@ -19,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <libgen.h>   /* after string.h: the POSIX basename, not GNU's */
 
-/* Rows per read_bulk: big enough that the round trip per batch is lost
- * in the time the rows take to print. */
+/* Rows per stream message (and per read_bulk when copying): big enough
+ * that the per-message work is lost in the time the rows take to print. */
 #define READ_ROWS 5000
 /* Rows per write_bulk. */
 #define WRITE_ROWS 1000
@@ -60,6 +66,7 @@ struct rowcat {
 	const char *socket;
 	enum mode mode;
 	bool mode_set;
+	int progress;                     /* -1: when stderr is a terminal */
 	int64_t head;                     /* -1: all rows */
 	const char *output;
 	struct side in, out;
@@ -71,6 +78,7 @@ struct rowcat {
 	struct mpbuf text;                /* JSON output of one batch */
 	bool out_stopped;                 /* stdout failed: print nothing more */
 	int out_rc;                       /* 0: the reader left (EPIPE), 1: an error */
+	int batch_rc;                     /* why a stream callback stopped the stream */
 };
 
 /* A batch of rows packed back to back, with where each one ends, so that
@@ -83,6 +91,108 @@ struct batch {
 
 static char stdout_buf[1 << 20];
 
+/* ---- the progress bar ------------------------------------------------- */
+
+/* One line on stderr, redrawn in place on a terminal (one line per update
+ * when forced onto something else), cleared before anything else is
+ * written to stderr. */
+struct bar {
+	bool on;
+	bool tty;
+	bool drawn;
+	const char *label;
+};
+
+static struct bar bar;
+
+static void bar_clear(void)
+{
+	if (bar.drawn && bar.tty)
+		fputs("\r\033[K", stderr);
+	bar.drawn = false;
+}
+
+static void bar_start(const char *label)
+{
+	bar_clear();
+	bar.label = label;
+}
+
+static int term_columns(void)
+{
+	struct winsize ws;
+
+	if (bar.tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+		return ws.ws_col;
+	return 80;
+}
+
+/* "12.3 MB": sizes for people. */
+static void human(char *out, size_t cap, uint64_t bytes)
+{
+	static const char *const unit[] = { "B", "kB", "MB", "GB", "TB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1000 && u < 4) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+/* The part after the label: " [#####.....]  45%  12.3 MB / 27.0 MB  123456
+ * rows", or without a known size (a pipe) only what has been read. */
+static void bar_tail(char *out, size_t cap, const struct rowd_progress *p, int width)
+{
+	char done[32], total[32], meter[64];
+	double frac;
+	int fill;
+
+	human(done, sizeof done, p->bytes_read);
+	if (p->bytes_total == 0) {
+		snprintf(out, cap, "  %s  %" PRIu64 " rows", done, p->rows);
+		return;
+	}
+	frac = (double)p->bytes_read / (double)p->bytes_total;
+	frac = frac > 1 ? 1 : frac;
+	fill = (int)(frac * width);
+	memset(meter, '#', (size_t)fill);
+	memset(meter + fill, '.', (size_t)(width - fill));
+	meter[width] = '\0';
+	human(total, sizeof total, p->bytes_total);
+	snprintf(out, cap, " [%s] %3d%%  %s / %s  %" PRIu64 " rows", meter, (int)(frac * 100),
+	         done, total, p->rows);
+}
+
+/* The file's last path component, shortened to fit the line. */
+static void bar_draw(const struct rowd_progress *p)
+{
+	const char *slash = strrchr(bar.label, '/');
+	const char *name = slash && slash[1] ? slash + 1 : bar.label;
+	int cols = term_columns(), room;
+	char tail[160];
+
+	bar_tail(tail, sizeof tail, p, cols >= 120 ? 40 : 20);
+	room = cols - 1 - (int)strlen(tail);
+	fprintf(stderr, "%s%.*s%s%s", bar.tty ? "\r\033[K" : "", room > 0 ? room : 0, name, tail,
+	        bar.tty ? "" : "\n");
+	fflush(stderr);
+	bar.drawn = true;
+}
+
+static int on_progress(const struct rowd_progress *p, void *arg)
+{
+	(void)arg;
+	bar_draw(p);
+	return 0;
+}
+
+static rowd_progress_cb progress_cb(void)
+{
+	return bar.on ? on_progress : NULL;
+}
+
 /* ---- messages --------------------------------------------------------- */
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -90,6 +200,7 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	bar_clear();
 	fputs("rowcat: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -101,6 +212,7 @@ static void usage_error(const char *fmt, ...)
 /* "rowcat: FILE: CODE: message (line N)" from the context's error. */
 static int report(rowd_ctx *c, const char *what)
 {
+	bar_clear();
 	fputs("rowcat: ", stderr);
 	if (what)
 		fprintf(stderr, "%s: ", what);
@@ -118,6 +230,7 @@ static int report_local(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
+	bar_clear();
 	fprintf(stderr, "rowcat: %s: ", what);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -128,6 +241,7 @@ static int report_local(const char *what, const char *fmt, ...)
 
 static int report_nomem(void)
 {
+	bar_clear();
 	fputs("rowcat: out of memory\n", stderr);
 	return 1;
 }
@@ -150,6 +264,9 @@ static void usage(void)
 	       "      --detect             print what the daemon detects (JSON)\n"
 	       "      --tables             print the table names, one per line\n"
 	       "      --stats              print the daemon's statistics (JSON)\n"
+	       "      --progress           draw a progress bar on stderr (default: when\n"
+	       "                           stderr is a terminal and rows do not go to it)\n"
+	       "      --no-progress        never draw one\n"
 	       "  -o, --output OUT         convert FILE to OUT on the daemon; with FILE\n"
 	       "                           '-', write JSON Lines read from stdin to OUT\n"
 	       "      --out-format NAME    output format (default: from OUT's name)\n"
@@ -431,28 +548,6 @@ static int request_path(struct rowcat *r, const char *op, const char *path,
 	return rc;
 }
 
-/* key: the packed map v, unless v is empty. */
-static int put_kmap(struct mpbuf *b, const char *key, const struct mpbuf *v)
-{
-	if (v->len == 0)
-		return 0;
-	return mpbuf_cstr(b, key) < 0 || mpbuf_append(b, v->data, v->len) < 0 ? -1 : 0;
-}
-
-/* The open fields of one side of a convert. */
-static int pack_spec(struct mpbuf *mp, const char *path, const struct side *s)
-{
-	uint32_t n = 1 + !!s->format + !!s->codec + !!s->opts_mp.len + !!s->copts_mp.len;
-
-	if (mpbuf_map_hdr(mp, n) < 0 || put_kstr(mp, "path", path) < 0 ||
-	    (s->format && put_kstr(mp, "format", s->format) < 0) ||
-	    (s->codec && put_kstr(mp, "codec", s->codec) < 0) ||
-	    put_kmap(mp, "options", &s->opts_mp) < 0 ||
-	    put_kmap(mp, "codec_options", &s->copts_mp) < 0)
-		return -1;
-	return 0;
-}
-
 /* ---- reading ---------------------------------------------------------- */
 
 static size_t batch_size(const struct rowcat *r, int64_t left)
@@ -469,54 +564,64 @@ static int print_rows(struct rowcat *r, const msgpack_object *rows)
 	return emit(r, r->text.data, r->text.len) < 0 ? r->out_rc : 0;
 }
 
+/* A stream callback: a failure to print stops the stream (the library
+ * cancels it and reads it to its end). */
+static int print_batch(const struct rowd_batch *b, void *arg)
+{
+	struct rowcat *r = arg;
+	int rc = print_rows(r, b->rows);
+
+	if (rc || r->out_stopped) {
+		r->batch_rc = rc;
+		return 1;
+	}
+	return 0;
+}
+
+/* The rows of handle h, --head applied, as a stream to cb; the rows the
+ * daemon sent, or -1. */
+static int64_t stream_rows(struct rowcat *r, int h, bool raw, rowd_batch_cb cb)
+{
+	struct rowd_stream_opts o = {
+		.batch = r->read_rows, .limit = r->head > 0 ? (uint64_t)r->head : 0, .raw = raw,
+	};
+
+	if (r->head == 0)
+		return 0;
+	r->batch_rc = 0;
+	return rowd_stream(r->c, h, &o, cb, progress_cb(), r);
+}
+
 static int print_file(struct rowcat *r, const char *file, const char *path)
 {
 	struct rowd_open_opts o = side_open_opts(&r->in, NULL);
-	int64_t left = r->head;
 	int h = rowd_open(r->c, path, &o);
 
 	if (h < 0)
 		return report(r->c, file);
-	while (left != 0) {
-		const msgpack_object *rows;
-		bool eof;
-		int n = rowd_read_bulk(r->c, h, batch_size(r, left), &rows, &eof);
-		int rc;
-
-		if (n < 0)
-			return report(r->c, file);
-		rc = print_rows(r, rows);
-		if (rc || r->out_stopped)
-			return rc;   /* the handle dies with the connection */
-		if (left > 0)
-			left -= n;
-		if (eof || n == 0)
-			break;
-	}
+	bar_start(file);
+	if (stream_rows(r, h, false, print_batch) < 0)
+		return report(r->c, file);
+	bar_clear();
+	if (r->batch_rc || r->out_stopped)
+		return r->batch_rc;
 	if (rowd_close(r->c, h, NULL) < 0)
 		return report(r->c, file);
 	return 0;
 }
 
-/* Counts by reading when the format cannot tell. */
+static int count_batch(const struct rowd_batch *b, void *arg)
+{
+	(void)b;
+	(void)arg;
+	return 0;
+}
+
+/* Counts by reading when the format cannot tell: raw batches, nothing
+ * decoded. */
 static int64_t count_by_reading(struct rowcat *r, int h)
 {
-	int64_t total = 0, left = r->head;
-
-	while (left != 0) {
-		const msgpack_object *rows;
-		bool eof;
-		int n = rowd_read_bulk(r->c, h, batch_size(r, left), &rows, &eof);
-
-		if (n < 0)
-			return -1;
-		total += n;
-		if (left > 0)
-			left -= n;
-		if (eof || n == 0)
-			break;
-	}
-	return total;
+	return stream_rows(r, h, true, count_batch);
 }
 
 static int count_file(struct rowcat *r, const char *file, const char *path)
@@ -529,8 +634,11 @@ static int count_file(struct rowcat *r, const char *file, const char *path)
 	if (h < 0)
 		return report(r->c, file);
 	n = rowd_totals(r->c, h);
-	if (n < 0 && strcmp(rowd_errcode(r->c), "ENOTSUP") == 0 && !rowd_ctx_broken(r->c))
+	if (n < 0 && strcmp(rowd_errcode(r->c), "ENOTSUP") == 0 && !rowd_ctx_broken(r->c)) {
+		bar_start(file);
 		n = count_by_reading(r, h);
+		bar_clear();
+	}
 	if (n < 0)
 		return report(r->c, file);
 	if (r->head >= 0 && n > r->head)
@@ -896,38 +1004,25 @@ static int write_stdin(struct rowcat *r, const char *out_path)
 	return rc ? rc : commit_output(r, h);
 }
 
-static void warn_skipped(const char *file, const msgpack_object *ans)
-{
-	const msgpack_object *s = proto_map_get(ans, "rows_skipped");
-
-	if (s && s->type == MSGPACK_OBJECT_POSITIVE_INTEGER && s->via.u64 > 0)
-		fprintf(stderr, "rowcat: %s: %" PRIu64 " rows skipped\n", file, s->via.u64);
-}
-
 /* The daemon copies the rows itself; one that cannot (ENOTSUP) gets them
  * through us. --head needs a row limit convert does not have. */
 static int convert_file(struct rowcat *r, const char *file, const char *in_path,
                         const char *out_path)
 {
-	const msgpack_object *ans;
-	struct mpbuf mp;
+	struct rowd_open_opts from = side_open_opts(&r->in, NULL);
+	struct rowd_open_opts to = side_open_opts(&r->out, NULL);
+	struct rowd_convert_result res;
 	int rc;
 
 	if (r->head >= 0)
 		return copy_file(r, file, in_path, out_path);
-	mpbuf_init(&mp);
-	if (mpbuf_map_hdr(&mp, 3) < 0 || put_kstr(&mp, "op", "convert") < 0 ||
-	    mpbuf_cstr(&mp, "from") < 0 || pack_spec(&mp, in_path, &r->in) < 0 ||
-	    mpbuf_cstr(&mp, "to") < 0 || pack_spec(&mp, out_path, &r->out) < 0) {
-		mpbuf_free(&mp);
-		return report_nomem();
-	}
-	rc = request(r, &mp, &ans);
-	mpbuf_free(&mp);
-	if (rc == -2)
-		return 1;
+	bar_start(file);
+	rc = rowd_convert(r->c, in_path, &from, out_path, &to, progress_cb(), r, &res);
+	bar_clear();
 	if (rc == 0) {
-		warn_skipped(file, ans);
+		if (res.rows_skipped > 0)
+			fprintf(stderr, "rowcat: %s: %" PRIu64 " rows skipped\n", file,
+			        res.rows_skipped);
 		return 0;
 	}
 	if (strcmp(rowd_errcode(r->c), "ENOTSUP") == 0 && !rowd_ctx_broken(r->c))
@@ -961,7 +1056,7 @@ static int output(struct rowcat *r)
 enum {
 	OPT_CODEC = 256, OPT_CODEC_OPTION, OPT_HEAD, OPT_COUNT, OPT_DETECT, OPT_TABLES,
 	OPT_STATS, OPT_OUT_FORMAT, OPT_OUT_CODEC, OPT_OUT_OPTION, OPT_OUT_CODEC_OPTION,
-	OPT_VERSION,
+	OPT_VERSION, OPT_PROGRESS, OPT_NO_PROGRESS,
 };
 
 static const struct option long_opts[] = {
@@ -975,6 +1070,8 @@ static const struct option long_opts[] = {
 	{ "detect", no_argument, NULL, OPT_DETECT },
 	{ "tables", no_argument, NULL, OPT_TABLES },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "output", required_argument, NULL, 'o' },
 	{ "out-format", required_argument, NULL, OPT_OUT_FORMAT },
 	{ "out-codec", required_argument, NULL, OPT_OUT_CODEC },
@@ -1018,6 +1115,8 @@ static void parse_opt(struct rowcat *r, int ch)
 	case OPT_DETECT: set_mode(r, M_DETECT); break;
 	case OPT_TABLES: set_mode(r, M_TABLES); break;
 	case OPT_STATS: set_mode(r, M_STATS); break;
+	case OPT_PROGRESS: r->progress = 1; break;
+	case OPT_NO_PROGRESS: r->progress = 0; break;
 	case 'o': set_mode(r, M_OUTPUT); r->output = optarg; break;
 	case OPT_OUT_FORMAT: r->out.format = optarg; break;
 	case OPT_OUT_CODEC: r->out.codec = optarg; break;
@@ -1062,6 +1161,19 @@ static void check_args(struct rowcat *r)
 		            "--out-format/--out-option");
 }
 
+/* By default the bar shows when stderr is a terminal, unless printed rows
+ * go to that same screen (stdout a terminal too): it would tear them. */
+static void setup_bar(const struct rowcat *r)
+{
+	bool err_tty = isatty(STDERR_FILENO) == 1;
+
+	bar.tty = err_tty;
+	if (r->progress >= 0)
+		bar.on = r->progress == 1;
+	else
+		bar.on = err_tty && (r->mode != M_PRINT || isatty(STDOUT_FILENO) != 1);
+}
+
 static void parse_args(struct rowcat *r, int argc, char **argv)
 {
 	int ch;
@@ -1071,6 +1183,7 @@ static void parse_args(struct rowcat *r, int argc, char **argv)
 	r->files = argv + optind;
 	r->nfiles = argc - optind;
 	check_args(r);
+	setup_bar(r);
 }
 
 static int run(struct rowcat *r)
@@ -1099,7 +1212,7 @@ static int connect_and_run(struct rowcat *r)
 
 int main(int argc, char **argv)
 {
-	struct rowcat r = { .mode = M_PRINT, .head = -1 };
+	struct rowcat r = { .mode = M_PRINT, .head = -1, .progress = -1 };
 	int rc;
 
 	/* A closed stdout is an EPIPE we handle, not a signal that kills us. */

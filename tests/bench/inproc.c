@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "format.h"
 #include "rowd_proto.h"
+#include "rowd/rowd.h"
 
 static double now(void)
 {
@@ -24,21 +25,22 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Walks every field of every row, touching keys and values. */
-static uint64_t decode_batch(const struct mpbuf *b, size_t nrows, msgpack_zone *z)
+/* Walks every field of every row with librowd's cursor, exactly as the
+ * benchmark client does with what the daemon sends. */
+static uint64_t decode_batch(const struct mpbuf *b, size_t nrows)
 {
+	struct rowd_cursor cur;
+	struct rowd_value v;
+	const char *key;
+	size_t keylen;
 	uint64_t bytes = 0;
-	size_t off = 0;
 
-	msgpack_zone_clear(z);
+	rowd_cursor_init(&cur, b->data, b->len);
 	for (size_t i = 0; i < nrows; i++) {
-		msgpack_object o;
-
-		if (msgpack_unpack(b->data, b->len, &off, z, &o) < 0)
+		if (rowd_cursor_next_row(&cur, NULL) != 1)
 			abort();
-		for (uint32_t k = 0; k < o.via.map.size; k++)
-			bytes += o.via.map.ptr[k].key.via.str.size +
-			         (o.via.map.ptr[k].val.type == MSGPACK_OBJECT_STR ? o.via.map.ptr[k].val.via.str.size : 8);
+		while (rowd_cursor_next_field(&cur, &key, &keylen, &v) == 1)
+			bytes += keylen + (v.type == ROWD_STR ? v.via.str.len : 8);
 	}
 	return bytes;
 }
@@ -52,7 +54,6 @@ int main(int argc, char **argv)
 	struct fmt_args a = { 0 };
 	struct input in;
 	struct mpbuf b;
-	msgpack_zone zone;
 	void *st;
 	uint64_t rows = 0, skipped = 0, bytes = 0;
 	bool decode = argc > 3 && strcmp(argv[3], "decode") == 0;
@@ -75,7 +76,6 @@ int main(int argc, char **argv)
 	rowd_limits_default(&lim);
 	rowd_error_clear(&err);
 	mpbuf_init(&b);
-	msgpack_zone_init(&zone, 1 << 20);
 	t0 = now();
 	if (input_open(&in, fd, codec, NULL, lim.row_bytes, &err) < 0)
 		goto fail;
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 		r = fmt->rd_next(st, &b, 1000, &got, &skipped, &err);
 		rows += got;
 		if (decode)
-			bytes += decode_batch(&b, got, &zone);
+			bytes += decode_batch(&b, got);
 	} while (r == 0);
 	if (r < 0)
 		goto fail;
@@ -100,7 +100,6 @@ int main(int argc, char **argv)
 	fmt->rd_close(st);
 	input_close(&in);
 	mpbuf_free(&b);
-	msgpack_zone_destroy(&zone);
 	close(fd);
 	return bytes == 1 ? 1 : 0;
 fail:
