@@ -7,24 +7,43 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Needed to build and test.
 PACKAGES=(
 	autoconf automake libtool pkg-config make gcc
 	libevent-dev libmsgpack-dev libsqlite3-dev zlib1g-dev libisal-dev libyajl-dev
 	check libsubunit-dev
-	socat valgrind python3 python3-msgpack python3-pytest
+	socat valgrind python3 python3-msgpack python3-pytest systemd
+)
+# Format and codec libraries: configure leaves out what is missing (those
+# formats then answer ENOTSUP), so a failed install here is a warning.
+OPTIONAL=(
+	libbz2-dev liblzma-dev libzstd-dev liblz4-dev libbrotli-dev libxml2-dev
 )
 
-setup() {
-	local missing=()
-	for p in "${PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+missing_of() {
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
 	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		echo "run.sh: installing ${missing[*]}"
-		local sudo=
-		[ "$(id -u)" -eq 0 ] || sudo=sudo
-		$sudo apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+apt_install() {
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	[ -n "${APT_UPDATED:-}" ] || { $sudo apt-get update -qq || true; APT_UPDATED=1; }
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+setup() {
+	local missing optional
+	missing=$(missing_of "${PACKAGES[@]}")
+	if [ -n "$missing" ]; then
+		echo "run.sh: installing" $missing
+		apt_install $missing
+	fi
+	optional=$(missing_of "${OPTIONAL[@]}")
+	if [ -n "$optional" ]; then
+		echo "run.sh: installing optional" $optional
+		apt_install $optional || echo "run.sh: warning: could not install" $optional "- those formats/codecs are left out"
 	fi
 }
 

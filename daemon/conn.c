@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,6 +19,14 @@
 #include "stats.h"
 
 #define READ_CHUNK (64 * 1024)
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 void reqmsg_free(struct reqmsg *m)
 {
@@ -295,12 +305,16 @@ static void on_read(struct bufferevent *bev, void *arg)
 		if (n <= 0)
 			break;
 		c->in.len += (size_t)n;
+		c->last_active_ms = mono_ms();
+		atomic_fetch_add_explicit(&g_stats.bytes_in, (uint64_t)n, memory_order_relaxed);
 		process_input(c);
 		if (c->dead)
 			return;
 	}
 	if (c->closing)
 		evbuffer_drain(input, evbuffer_get_length(input));
+	if (c->srv->stopping)
+		conn_check_done(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -349,14 +363,62 @@ static bool conn_idle(const struct conn *c)
 	return true;
 }
 
+/* Bytes the peer sent that were not read yet. */
+static bool unread_input(const struct conn *c)
+{
+	int n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+		return true;
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
 void conn_check_done(struct conn *c)
 {
-	/* Half-closed or condemned: finish every queued answer, then close
-	 * once the output is on the wire. */
-	if (c->dead || !(c->closing || c->eof) || !conn_idle(c))
+	bool draining = c->srv->stopping && !c->closing && !c->eof;
+
+	/* Half-closed, condemned or drained: finish every queued answer,
+	 * then close once the output is on the wire. */
+	if (c->dead || !(c->closing || c->eof || c->srv->stopping) || !conn_idle(c))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_kill(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return;
+	/* A stopping daemon still answers what was sent (ESHUTDOWN). */
+	if (draining && unread_input(c)) {
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	conn_kill(c);
+}
+
+void conn_drain(struct conn *c)
+{
+	if (c->dead)
+		return;
+	while (c->blocked) {
+		struct handle *h = c->blocked;
+
+		c->blocked = h->next_blocked;
+		h->next_blocked = NULL;
+		h->blocked = false;
+		handle_kick(h);
+	}
+	conn_check_done(c);
+}
+
+void conn_limits_changed(struct conn *c)
+{
+	if (!c->dead)
+		bufferevent_setwatermark(c->bev, EV_WRITE, c->srv->cfg.limits.out_low, 0);
+}
+
+void conn_check_idle(struct conn *c, unsigned timeout)
+{
+	if (c->dead || !conn_idle(c) || mono_ms() - c->last_active_ms < (uint64_t)timeout * 1000u ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return;
+	log_info("conn %llu: idle for %u s (idle_timeout), closing", (unsigned long long)c->id, timeout);
+	conn_kill(c);
 }
 
 void conn_kill(struct conn *c)
@@ -395,6 +457,7 @@ struct conn *conn_new(struct server *srv, int fd)
 	c->id = ++srv->next_conn_id;
 	mpbuf_init(&c->in);
 	proto_scanner_init(&c->scan);
+	c->last_active_ms = mono_ms();
 	c->pid = -1;
 	c->uid = (uid_t)-1;
 	c->gid = (gid_t)-1;

@@ -55,6 +55,8 @@ struct conn {
 	bool closing;               /* close once the output is written */
 	bool dead;                  /* socket gone: nothing more is sent */
 
+	uint64_t last_active_ms;    /* last input, CLOCK_MONOTONIC (idle_timeout) */
+
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -75,6 +77,15 @@ void conn_kill(struct conn *c);
 void conn_check_done(struct conn *c);
 /* Called when a job or handle of c is finished. */
 void conn_maybe_free(struct conn *c);
+/* The daemon is stopping: what was asked runs on (ignoring backpressure:
+ * streams end at their next step), then the connection closes once idle
+ * with its answers written and nothing more sent by the peer. */
+void conn_drain(struct conn *c);
+/* A reload changed the limits: apply what the connection holds. */
+void conn_limits_changed(struct conn *c);
+/* Closes c when it has been idle (nothing asked, nothing to send) for
+ * timeout seconds. */
+void conn_check_idle(struct conn *c, unsigned timeout);
 
 void reqmsg_free(struct reqmsg *m);
 void conn_forget_convert(struct conn *c, struct reqmsg *m);

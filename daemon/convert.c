@@ -9,13 +9,16 @@
 #include <time.h>
 
 #include "jobs.h"
+#include "runtime.h"
 #include "server.h"
+#include "stats.h"
 
 #define STEP_US 50000
 #define PROGRESS_EVERY_US 250000
 #define CONVERT_BATCH 1000
 
 struct convert {
+	struct runtime *rt;           /* the format states point into it */
 	struct handle src, dst;
 	msgpack_zone zone;
 	struct mpbuf rows;
@@ -47,6 +50,7 @@ void convert_free(struct reqmsg *m)
 		return;
 	handle_release_state(&cv->src);
 	handle_release_state(&cv->dst);
+	runtime_unref(cv->rt);
 	msgpack_zone_destroy(&cv->zone);
 	mpbuf_free(&cv->rows);
 	free(cv);
@@ -56,7 +60,7 @@ void convert_free(struct reqmsg *m)
 static struct convert *convert_start(struct rjob *rj, struct rowd_error *err)
 {
 	const struct rowd_request *req = &rj->msg->req;
-	struct job_env env = { &rj->conn->srv->roots, &rj->conn->srv->row_limits };
+	struct job_env env = { &rj->rt->roots, &rj->rt->row_limits };
 	struct convert *cv = calloc(1, sizeof *cv);
 
 	if (!cv || !msgpack_zone_init(&cv->zone, 64 * 1024)) {
@@ -64,6 +68,7 @@ static struct convert *convert_start(struct rjob *rj, struct rowd_error *err)
 		rowd_error_set(err, ROWD_ENOMEM, "out of memory");
 		return NULL;
 	}
+	cv->rt = runtime_ref(rj->rt);
 	side_init(&cv->src, 'r');
 	side_init(&cv->dst, 'w');
 	mpbuf_init(&cv->rows);
@@ -128,6 +133,7 @@ static int progress(struct rjob *rj, struct convert *cv, struct mpbuf *b)
 static int copy_batch(struct convert *cv, size_t batch, struct rowd_error *err)
 {
 	size_t got = 0, off = 0;
+	uint64_t in0 = cv->src.in.raw.pos, out0 = cv->dst.out.raw.written, rows0 = cv->rows_out;
 	int r;
 
 	cv->rows.len = 0;
@@ -136,6 +142,7 @@ static int copy_batch(struct convert *cv, size_t batch, struct rowd_error *err)
 	if (r < 0)
 		return -1;
 	cv->rows_in += got;
+	stats_format_read(cv->src.fmt, got, cv->src.in.raw.pos - in0);
 	for (size_t i = 0; i < got; i++) {
 		msgpack_object row;
 		msgpack_unpack_return ur = msgpack_unpack(cv->rows.data, cv->rows.len, &off, &cv->zone, &row);
@@ -151,6 +158,7 @@ static int copy_batch(struct convert *cv, size_t batch, struct rowd_error *err)
 			return -1;
 		cv->rows_out++;
 	}
+	stats_format_written(cv->dst.fmt, cv->rows_out - rows0, cv->dst.out.raw.written - out0);
 	return r;
 }
 
@@ -163,8 +171,16 @@ int convert_step(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 
 	if (!cv && !(cv = convert_start(rj, err)))
 		return -1;
-	if (batch > rj->conn->srv->cfg.limits.batch_rows)
-		batch = rj->conn->srv->cfg.limits.batch_rows;
+	if (batch > rj->rt->limits.batch_rows)
+		batch = rj->rt->limits.batch_rows;
+	if (rj->stopping) {
+		/* The target stays as it was; the temp file goes. */
+		rj->more = false;
+		rowd_error_set(err, ROWD_ESHUTDOWN, "the daemon is shutting down: convert stopped after "
+		               "%llu rows, target untouched", (unsigned long long)cv->rows_out);
+		convert_free(rj->msg);
+		return -1;
+	}
 	if (atomic_load(&rj->msg->cancel)) {
 		rj->more = false;
 		handle_release_state(&cv->dst);   /* target untouched */
@@ -180,11 +196,14 @@ int convert_step(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		return -1;
 	}
 	if (r == 1) {
+		uint64_t out0 = cv->dst.out.raw.written;
+
 		rj->more = false;
 		if (jobs_commit_writer(&cv->dst, err) < 0) {
 			convert_free(rj->msg);
 			return -1;
 		}
+		stats_format_written(cv->dst.fmt, 0, cv->dst.out.raw.written - out0);
 		r = answer_final(rj, cv, false, b);
 		convert_free(rj->msg);
 		return r < 0 ? rowd_error_set(err, ROWD_ENOMEM, "out of memory") : 0;

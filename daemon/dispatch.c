@@ -12,6 +12,7 @@
 #include "format.h"
 #include "handle.h"
 #include "jobs.h"
+#include "runtime.h"
 #include "server.h"
 #include "stats.h"
 #include "workers.h"
@@ -139,32 +140,76 @@ static int pack_errors(struct mpbuf *b)
 	return 0;
 }
 
+/* {name: {rows_read, bytes_read, rows_written, bytes_written}} for every
+ * format that has seen a row or a byte. */
+static int pack_format_stats(struct mpbuf *b)
+{
+	const struct format_ops *const *f = format_list();
+	size_t at;
+	uint32_t n = 0;
+
+	if (mpbuf_cstr(b, "formats") < 0 || (at = proto_map_open(b)) == (size_t)-1)
+		return -1;
+	for (size_t i = 0; f[i]; i++) {
+		struct fmt_stats *st = stats_format(f[i]);
+		uint64_t rr, br, rw, bw;
+
+		if (!st)
+			continue;
+		rr = atomic_load(&st->rows_read);
+		br = atomic_load(&st->bytes_read);
+		rw = atomic_load(&st->rows_written);
+		bw = atomic_load(&st->bytes_written);
+		if (!rr && !br && !rw && !bw)
+			continue;
+		if (mpbuf_cstr(b, f[i]->name) < 0 || mpbuf_map_hdr(b, 4) < 0 ||
+		    kv_uint(b, "rows_read", rr) < 0 || kv_uint(b, "bytes_read", br) < 0 ||
+		    kv_uint(b, "rows_written", rw) < 0 || kv_uint(b, "bytes_written", bw) < 0)
+			return -1;
+		n++;
+	}
+	proto_map_close(b, at, n);
+	return 0;
+}
+
+/* Each field is counted as it is packed, so that the map header always
+ * matches what follows. */
+#define FIELD(expr) do { if ((expr) < 0) return -1; count++; } while (0)
+
 static int answer_stats(struct conn *c, const struct rowd_request *req, struct mpbuf *b)
 {
 	struct server *s = c->srv;
 	uint32_t count;
 	size_t at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
 
-	if (kv_uint(b, "uptime", (uint64_t)(time(NULL) - g_stats.started)) < 0 ||
-	    mpbuf_cstr(b, "connections") < 0 || mpbuf_map_hdr(b, 3) < 0 ||
-	    kv_uint(b, "now", s->nconns) < 0 || kv_uint(b, "total", g_stats.conns_total) < 0 ||
-	    kv_uint(b, "rejected", g_stats.conns_rejected) < 0 ||
-	    kv_uint(b, "handles", g_stats.handles_now) < 0 ||
-	    kv_uint(b, "requests", g_stats.requests) < 0 ||
-	    kv_uint(b, "jobs_queued", atomic_load(&g_stats.jobs_queued)) < 0 ||
-	    kv_uint(b, "jobs_running", atomic_load(&g_stats.jobs_running)) < 0 ||
-	    kv_uint(b, "workers", workers_count(s->workers)) < 0 ||
-	    kv_uint(b, "rows_out", atomic_load(&g_stats.rows_out)) < 0 ||
-	    kv_uint(b, "rows_in", atomic_load(&g_stats.rows_in)) < 0 ||
-	    kv_uint(b, "bytes_out", atomic_load(&g_stats.bytes_out)) < 0 ||
-	    kv_uint(b, "limits_hit", atomic_load(&g_stats.limits_hit)) < 0 ||
-	    kv_uint(b, "loop_lag_us", g_stats.loop_lag_us_last) < 0 ||
-	    kv_uint(b, "loop_lag_us_max", g_stats.loop_lag_us_max) < 0 ||
-	    pack_errors(b) < 0)
-		return -1;
-	proto_map_close(b, at, count + 14);
+	FIELD(kv_uint(b, "uptime", (uint64_t)(time(NULL) - g_stats.started)));
+	FIELD(mpbuf_cstr(b, "connections") < 0 || mpbuf_map_hdr(b, 3) < 0 ||
+	      kv_uint(b, "now", s->nconns) < 0 || kv_uint(b, "total", g_stats.conns_total) < 0 ||
+	      kv_uint(b, "rejected", g_stats.conns_rejected) < 0 ? -1 : 0);
+	FIELD(kv_uint(b, "handles", g_stats.handles_now));
+	FIELD(kv_uint(b, "requests", g_stats.requests));
+	FIELD(kv_uint(b, "jobs_queued", atomic_load(&g_stats.jobs_queued)));
+	FIELD(kv_uint(b, "jobs_running", atomic_load(&g_stats.jobs_running)));
+	FIELD(kv_uint(b, "workers", workers_count(s->workers)));
+	FIELD(kv_uint(b, "rows_out", atomic_load(&g_stats.rows_out)));
+	FIELD(kv_uint(b, "rows_in", atomic_load(&g_stats.rows_in)));
+	FIELD(kv_uint(b, "bytes_out", atomic_load(&g_stats.bytes_out)));
+	FIELD(kv_uint(b, "bytes_in", atomic_load(&g_stats.bytes_in)));
+	FIELD(pack_format_stats(b));
+	FIELD(kv_uint(b, "limits_hit", atomic_load(&g_stats.limits_hit)));
+	FIELD(pack_limits(b, &s->cfg.limits));
+	FIELD(kv_uint(b, "loop_lag_us", g_stats.loop_lag_us_last));
+	FIELD(kv_uint(b, "loop_lag_us_max", g_stats.loop_lag_us_max));
+	FIELD(kv_uint(b, "reloads", g_stats.reloads));
+	FIELD(kv_uint(b, "reload_failures", g_stats.reload_failures));
+	FIELD(kv_uint(b, "config_generation", s->rt->generation));
+	FIELD(kv_bool(b, "stopping", s->stopping));
+	FIELD(pack_errors(b));
+	proto_map_close(b, at, count);
 	return 0;
 }
+
+#undef FIELD
 
 static int answer_simple(const struct rowd_request *req, struct mpbuf *b, const char *key,
                          const char *text)

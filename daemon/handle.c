@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "handle.h"
 #include "jobs.h"
+#include "runtime.h"
 #include "server.h"
 #include "stats.h"
 
@@ -74,8 +75,10 @@ void handle_kick(struct handle *h)
 	if (h->busy || !h->q_head || c->dead)
 		return;
 	/* Backpressure: a connection that does not read gets no more work
-	 * done for it until its output drains (the write callback kicks). */
-	if (conn_output_full(c)) {
+	 * done for it until its output drains (the write callback kicks).
+	 * A stopping daemon runs what was asked regardless: streams end at
+	 * their next step, so the connection can close. */
+	if (conn_output_full(c) && !c->srv->stopping) {
 		if (!h->blocked) {
 			h->blocked = true;
 			h->next_blocked = c->blocked;
@@ -163,6 +166,7 @@ void handle_maybe_free(struct handle *h)
 		return;
 	handle_detach(h);
 	reqmsg_free(h->open_msg);
+	runtime_unref(h->rt);
 	free(h);
 	c->nhandles--;
 	g_stats.handles_now--;

@@ -32,6 +32,9 @@ struct handle {
 
 	/* strand state */
 	struct reqmsg *open_msg;        /* keeps the options alive */
+	/* The configuration the handle was opened with: its format state
+	 * points into it, so it lives as long as the handle (runtime.h). */
+	struct runtime *rt;
 	char mode;                      /* 'r' or 'w'; 0 until opened */
 	int fd;
 	char fd_path[32];               /* /proc/self/fd/N, for raw formats */

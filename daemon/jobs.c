@@ -11,6 +11,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "paths.h"
+#include "runtime.h"
 #include "server.h"
 #include "stats.h"
 #include "workers.h"
@@ -18,10 +19,14 @@
 /* Rows per format call during a counting pass. */
 #define COUNT_BATCH 4096
 
+/* A handle's jobs use the configuration it was opened with (its format
+ * state points into it); other jobs the one they were submitted with. */
 static void job_env(const struct rjob *rj, struct job_env *env)
 {
-	env->roots = &rj->conn->srv->roots;
-	env->limits = &rj->conn->srv->row_limits;
+	const struct runtime *rt = rj->h && rj->h->rt ? rj->h->rt : rj->rt;
+
+	env->roots = &rt->roots;
+	env->limits = &rt->row_limits;
 }
 
 static int put_key(struct mpbuf *b, const char *k)
@@ -154,6 +159,8 @@ static int do_open(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	uint32_t count;
 	size_t at;
 
+	if (!h->rt)
+		h->rt = runtime_ref(rj->rt);
 	job_env(rj, &env);
 	if (spec->engine && !(spec->engine_len == 8 && memcmp(spec->engine, "internal", 8) == 0))
 		return rowd_error_set(err, ROWD_ENOTSUP, "engine '%.*s' is not available (engines: internal)",
@@ -198,6 +205,8 @@ static int need_mode(const struct handle *h, char mode, struct rowd_error *err)
 static int read_rows(struct handle *h, struct mpbuf *b, size_t n, size_t *got,
                      struct rowd_error *err)
 {
+	uint64_t pos0 = h->in.raw.pos;
+
 	*got = 0;
 	if (h->has_pending_err) {
 		*err = h->pending_err;
@@ -224,6 +233,7 @@ static int read_rows(struct handle *h, struct mpbuf *b, size_t n, size_t *got,
 			return rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
 	}
 	atomic_fetch_add_explicit(&g_stats.rows_out, *got, memory_order_relaxed);
+	stats_format_read(h->fmt, *got, h->in.raw.pos - pos0);
 	return 0;
 }
 
@@ -315,9 +325,11 @@ static int answer_written(struct rjob *rj, struct mpbuf *b, uint64_t n, struct r
 static int do_write(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 {
 	struct handle *h = rj->h;
+	uint64_t pos0 = h->out.raw.written;
 
 	if (need_mode(h, 'w', err) < 0 || write_one(h, rj->msg->req.row, err) < 0)
 		return -1;
+	stats_format_written(h->fmt, 1, h->out.raw.written - pos0);
 	return answer_written(rj, b, 1, err);
 }
 
@@ -325,11 +337,13 @@ static int do_write_bulk(struct rjob *rj, struct mpbuf *b, struct rowd_error *er
 {
 	struct handle *h = rj->h;
 	const msgpack_object *rows = rj->msg->req.rows;
+	uint64_t pos0 = h->out.raw.written;
 
 	if (need_mode(h, 'w', err) < 0)
 		return -1;
 	for (uint32_t i = 0; i < rows->via.array.size; i++) {
 		if (write_one(h, &rows->via.array.ptr[i], err) < 0) {
+			stats_format_written(h->fmt, i, h->out.raw.written - pos0);
 			char msg[ROWD_ERRMSG_MAX];
 
 			/* Rows before the bad one are written; say so. */
@@ -342,6 +356,7 @@ static int do_write_bulk(struct rjob *rj, struct mpbuf *b, struct rowd_error *er
 		if (atomic_load(&h->cancel))
 			return rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
 	}
+	stats_format_written(h->fmt, rows->via.array.size, h->out.raw.written - pos0);
 	return answer_written(rj, b, rows->via.array.size, err);
 }
 
@@ -438,9 +453,14 @@ static int do_close(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	const struct rowd_request *req = &rj->msg->req;
 	uint32_t count;
 	size_t at;
+	uint64_t pos0 = h->out.raw.written;
 
-	if (h->mode == 'w' && jobs_commit_writer(h, err) < 0)
-		return -1;
+	if (h->mode == 'w') {
+		if (jobs_commit_writer(h, err) < 0)
+			return -1;
+		/* The buffered tail and the format's trailer. */
+		stats_format_written(h->fmt, 0, h->out.raw.written - pos0);
+	}
 	handle_release_state(h);
 	at = proto_answer_begin(b, req->id_raw, req->id_len, true, &count);
 	if (h->mode == 'w') {
@@ -535,12 +555,20 @@ static int do_stream(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 		h->stream.seq = h->stream.rows_total = 0;
 		h->stream.remaining = req->limit ? req->limit : UINT64_MAX;
 		h->stream.batch = req->batch ? (size_t)req->batch : STREAM_BATCH_DEFAULT;
-		if (h->stream.batch > env.limits->batch_rows)
-			h->stream.batch = env.limits->batch_rows;
+		/* The limit in force now, not the one of the open. */
+		if (h->stream.batch > rj->rt->limits.batch_rows)
+			h->stream.batch = rj->rt->limits.batch_rows;
 		h->stream.progress = req->progress;
 		h->stream.next_progress_us = 0;
 	}
 	rj->more = true;
+	if (rj->stopping) {
+		h->stream.active = false;
+		rj->more = false;
+		return rowd_error_set(err, ROWD_ESHUTDOWN, "the daemon is shutting down: "
+		                      "stream stopped after %llu rows",
+		                      (unsigned long long)h->stream.rows_total);
+	}
 	if (atomic_load(&rj->msg->cancel))
 		return stream_end(rj, b, "cancelled") < 0 ? rowd_error_set(err, ROWD_ENOMEM, "out of memory") : 0;
 	want = h->stream.batch < h->stream.remaining ? h->stream.batch : (size_t)h->stream.remaining;
@@ -706,6 +734,19 @@ static int run_request(struct rjob *rj, struct mpbuf *b, struct rowd_error *err)
 	}
 }
 
+/* Errors of requests that name a file say which (error.path). */
+static int answer_failure(const struct rowd_request *req, const struct rowd_error *err,
+                          struct mpbuf *b)
+{
+	/* Not convert: its error may be about either of its two files. */
+	bool file_op = req->op == OP_OPEN || req->op == OP_DETECT || req->op == OP_TABLES;
+
+	if (file_op && req->open.path)
+		return proto_answer_error_path(b, req->id_raw, req->id_len, err, req->open.path,
+		                               req->open.path_len);
+	return proto_answer_error(b, req->id_raw, req->id_len, err);
+}
+
 /* A step may produce several messages (stream batch, progress, end). */
 static int to_json_lines(const struct mpbuf *b, struct mpbuf *out)
 {
@@ -750,7 +791,7 @@ static void rjob_run(struct job *j)
 		rj->err = err;
 		stats_error(err.code);
 		b.len = 0;
-		if (proto_answer_error(&b, req->id_raw, req->id_len, &err) < 0)
+		if (answer_failure(req, &err, &b) < 0)
 			b.len = 0;
 		if (req->op == OP_OPEN) {
 			handle_release_state(rj->h);
@@ -839,6 +880,7 @@ static void rjob_done(struct job *j)
 			conn_forget_convert(c, rj->msg);
 		reqmsg_free(rj->msg);
 	}
+	runtime_unref(rj->rt);
 	free(rj);
 	c->jobs--;
 	/* Either call may free c: nothing touches it afterwards. */
@@ -861,6 +903,8 @@ static struct rjob *rjob_new(struct conn *c, struct handle *h, struct reqmsg *m)
 	rj->h = h;
 	rj->msg = m;
 	rj->enc = c->enc;
+	rj->rt = runtime_ref(c->srv->rt);
+	rj->stopping = c->srv->stopping;
 	mpbuf_init(&rj->out);
 	return rj;
 }

@@ -19,6 +19,11 @@ struct rjob {
 	bool failed;              /* answer is an error */
 	bool more;                /* a stream with batches still to come */
 	struct rowd_error err;    /* why it failed */
+	/* Set at submit, read on the worker: the configuration this step
+	 * runs with (a reference, dropped in done), and whether the daemon
+	 * was stopping (streams and converts end with ESHUTDOWN). */
+	struct runtime *rt;
+	bool stopping;
 };
 
 struct roots;

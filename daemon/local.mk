@@ -11,6 +11,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/settings.h daemon/settings.c \
 	daemon/log.h daemon/log.c \
 	daemon/notify.h daemon/notify.c \
+	daemon/runtime.h daemon/runtime.c \
 	daemon/stats.h daemon/stats.c \
 	daemon/workers.h daemon/workers.c \
 	daemon/handle.h daemon/handle.c \
@@ -33,6 +34,35 @@ daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(
 # Optional formats and codecs: each implemented one is listed here under
 # its library's conditional with -DROWD_WITH_<NAME>; without it, the
 # registry keeps a stub that answers ENOTSUP naming the library.
+# These need no library beyond msgpack-c: always built.
+daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c \
+	daemon/formats/fwf.c daemon/formats/textline.h daemon/formats/textline.c
+# sqlite3 is a required dependency.
+daemon_librowdcore_la_SOURCES += daemon/formats/sqlite.c
+if HAVE_LIBXML2
+daemon_librowdcore_la_SOURCES += daemon/formats/xml.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XML
+endif
+if HAVE_BZIP2
+daemon_librowdcore_la_SOURCES += daemon/codecs/bzip2.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_BZIP2
+endif
+if HAVE_LZMA
+daemon_librowdcore_la_SOURCES += daemon/codecs/xz.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XZ
+endif
+if HAVE_ZSTD
+daemon_librowdcore_la_SOURCES += daemon/codecs/zstd.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_ZSTD
+endif
+if HAVE_LZ4
+daemon_librowdcore_la_SOURCES += daemon/codecs/lz4.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_LZ4
+endif
+if HAVE_BROTLI
+daemon_librowdcore_la_SOURCES += daemon/codecs/brotli.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_BROTLI
+endif
 
 sbin_PROGRAMS += daemon/rowd
 daemon_rowd_SOURCES = daemon/main.c

@@ -11,20 +11,23 @@
 int main(int argc, char **argv)
 {
 	struct rowd_config cfg;
+	struct config_flags flags;
 	struct server srv;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init();
 	config_defaults(&cfg);
-	rc = config_from_args(&cfg, argc, argv);
+	rc = config_from_args(&cfg, &flags, argc, argv);
 	if (rc != 0) {
 		config_free(&cfg);
+		config_flags_free(&flags);
 		return rc > 0 ? 0 : EX_CONFIG_CODE;
 	}
-	if (server_init(&srv, &cfg) < 0) {
+	rc = server_init(&srv, &cfg, &flags);
+	if (rc < 0) {
 		server_free(&srv);
-		return 1;
+		return rc == SERVER_ECONFIG ? EX_CONFIG_CODE : 1;
 	}
 	rc = server_run(&srv);
 	server_free(&srv);

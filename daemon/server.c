@@ -20,6 +20,7 @@
 #include "handle.h"
 #include "log.h"
 #include "notify.h"
+#include "runtime.h"
 #include "server.h"
 #include "stats.h"
 #include "wfile.h"
@@ -109,8 +110,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	s->conns = c;
 	s->nconns++;
 	g_stats.conns_total++;
-	log_debug("conn %llu: uid %d gid %d pid %d connected", (unsigned long long)c->id,
-	          (int)c->uid, (int)c->gid, (int)c->pid);
+	log_info("conn %llu: connected: uid %d gid %d pid %d (%zu open)", (unsigned long long)c->id,
+	         (int)c->uid, (int)c->gid, (int)c->pid, s->nconns);
 }
 
 void server_conn_gone(struct server *s, struct conn *c)
@@ -122,7 +123,7 @@ void server_conn_gone(struct server *s, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
-	log_debug("conn %llu: closed", (unsigned long long)c->id);
+	log_debug("conn %llu: closed (%zu open)", (unsigned long long)c->id, s->nconns);
 	server_check_stopped(s);
 }
 
@@ -132,18 +133,46 @@ void server_check_stopped(struct server *s)
 		event_base_loopbreak(s->base);
 }
 
-/* Systemd socket activation: LISTEN_PID/LISTEN_FDS name fd 3. */
+/* Systemd socket activation (sd_listen_fds(3) without libsystemd):
+ * LISTEN_PID is us and LISTEN_FDS counts the sockets from fd 3 on. Returns
+ * the fd, -1 when nothing was passed, -2 when what was passed is unusable
+ * (rowd then creates no socket of its own: systemd meant it to use that). */
+#define LISTEN_FDS_START 3
 static int inherited_socket(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	long n;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof type;
+	struct sockaddr_un sa;
+	socklen_t salen = sizeof sa;
 
-	if (!pid || !fds || (pid_t)strtol(pid, NULL, 10) != getpid() || strtol(fds, NULL, 10) < 1)
+	if (!pid || !fds || (pid_t)strtol(pid, NULL, 10) != getpid())
 		return -1;
+	n = strtol(fds, NULL, 10);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	return 3;
+	if (n < 1)
+		return -1;
+	for (long i = 0; i < n; i++)
+		fcntl(LISTEN_FDS_START + (int)i, F_SETFD, FD_CLOEXEC);
+	if (n > 1)
+		log_warn("systemd passed %ld sockets; using the first (fd %d)", n, LISTEN_FDS_START);
+	if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockname(LISTEN_FDS_START, (struct sockaddr *)&sa, &salen) < 0 ||
+	    sa.sun_family != AF_UNIX || type != SOCK_STREAM) {
+		log_error("the socket passed by systemd (fd %d) is not a Unix stream socket "
+		          "(use ListenStream=/path in the socket unit)", LISTEN_FDS_START);
+		return -2;
+	}
+	len = sizeof listening;
+	if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening) {
+		log_error("the socket passed by systemd (fd %d) is not listening (Accept=yes is not supported)",
+		          LISTEN_FDS_START);
+		return -2;
+	}
+	return LISTEN_FDS_START;
 }
 
 /* A socket file left by a dead daemon is replaced; a live one is not. */
@@ -218,27 +247,177 @@ static int create_socket(struct server *s)
 	return fd;
 }
 
+/* Ends the loop now: every connection is dropped (uncommitted writes
+ * are discarded by the release jobs, which server_free lets finish). */
+static void stop_now(struct server *s)
+{
+	for (struct conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		conn_kill(c);
+	}
+	event_base_loopbreak(s->base);
+}
+
+/* Graceful stop: no new connections; what was asked before runs to the
+ * end of its step and is answered (streams and converts end there with
+ * ESHUTDOWN), new requests get ESHUTDOWN, and each connection closes once
+ * it is idle and its answers are written; its handles are then released
+ * and uncommitted writes discarded. After shutdown_timeout, exit anyway. */
 static void stop(struct server *s, const char *why)
 {
 	struct timeval tv = { .tv_sec = s->cfg.shutdown_timeout };
 
-	if (s->stopping)
+	if (s->stopping) {
+		log_warn("%s again: exiting without waiting for %zu connection(s)", why, s->nconns);
+		stop_now(s);
 		return;
-	log_info("%s: stopping", why);
-	notify_send("STOPPING=1");
+	}
+	log_info("%s: stopping: draining %zu connection(s), at most %u s", why, s->nconns,
+	         s->cfg.shutdown_timeout);
+	notify_send("STOPPING=1\nSTATUS=stopping");
 	s->stopping = true;
 	if (s->listener) {
 		evconnlistener_free(s->listener);
 		s->listener = NULL;
 	}
-	/* Running steps finish on the workers; their handles are released
-	 * (uncommitted writes discarded) when they come back. */
 	for (struct conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		conn_kill(c);
+		conn_drain(c);
 	}
 	evtimer_add(s->ev_stop_timeout, &tv);
 	server_check_stopped(s);
+}
+
+unsigned server_workers_wanted(const struct rowd_config *cfg)
+{
+	long n = cfg->workers ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : (unsigned)n;
+}
+
+/* ---- reload --------------------------------------------------------------
+ * SIGHUP re-reads the config file. Building the new configuration reads
+ * files and opens the roots (I/O that may block on a slow file system),
+ * so it runs as a job on a worker; the loop swaps it in when the job is
+ * done. Connections stay up: running jobs finish with the snapshot they
+ * started with, the next ones get the new one. */
+struct reload {
+	struct job base;
+	struct server *s;
+	struct rowd_config cfg;
+	struct runtime *rt;
+	uint64_t generation;
+	int rc;
+	char msg[600];
+};
+
+static void reload_run(struct job *j)
+{
+	struct reload *r = (struct reload *)j;
+
+	r->rc = config_build(&r->cfg, &r->s->flags, r->msg, sizeof r->msg);
+	if (r->rc == 0) {
+		r->rt = runtime_new(&r->cfg, r->generation, r->msg, sizeof r->msg);
+		if (!r->rt)
+			r->rc = -1;
+	}
+}
+
+static void start_reload(struct server *s);
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The socket cannot move while the daemon runs: keep the one in use. */
+static void keep_socket_settings(struct server *s, struct rowd_config *fresh)
+{
+	if (!same_str(fresh->socket_path, s->cfg.socket_path) ||
+	    !same_str(fresh->socket_group, s->cfg.socket_group) ||
+	    fresh->socket_mode != s->cfg.socket_mode)
+		log_warn("SIGHUP: the socket settings changed (socket = %s); that needs a restart: "
+		         "still listening on %s", fresh->socket_path, s->cfg.socket_path);
+	free(fresh->socket_path);
+	free(fresh->socket_group);
+	fresh->socket_path = s->cfg.socket_path;
+	fresh->socket_group = s->cfg.socket_group;
+	fresh->socket_mode = s->cfg.socket_mode;
+	s->cfg.socket_path = NULL;
+	s->cfg.socket_group = NULL;
+}
+
+static void reload_done(struct job *j)
+{
+	struct reload *r = (struct reload *)j;
+	struct server *s = r->s;
+	unsigned want;
+
+	s->reloading = false;
+	if (s->stopping) {
+		runtime_unref(r->rt);
+		config_free(&r->cfg);
+		free(r);
+		server_check_stopped(s);
+		return;
+	}
+	if (r->rc < 0) {
+		g_stats.reload_failures++;
+		log_error("SIGHUP: %s; keeping the current configuration", r->msg);
+		notify_sendf("READY=1\nSTATUS=reload failed (%.200s); old configuration in force", r->msg);
+		config_free(&r->cfg);
+		free(r);
+	} else {
+		keep_socket_settings(s, &r->cfg);
+		config_free(&s->cfg);
+		s->cfg = r->cfg;
+		runtime_unref(s->rt);
+		s->rt = r->rt;
+		log_set_level((enum log_level)s->cfg.log_level);
+		want = server_workers_wanted(&s->cfg);
+		if (want != workers_count(s->workers) && workers_resize(s->workers, want) < 0)
+			log_error("SIGHUP: cannot start %u workers (%u running)", want,
+			          workers_count(s->workers));
+		for (struct conn *c = s->conns; c; c = c->next)
+			conn_limits_changed(c);
+		g_stats.reloads++;
+		log_info("SIGHUP: reloaded %s: %zu root(s), %u workers, configuration %llu",
+		         s->cfg.config_file, s->rt->roots.n, workers_count(s->workers),
+		         (unsigned long long)s->rt->generation);
+		notify_sendf("READY=1\nSTATUS=reloaded: %zu connections, %u workers", s->nconns,
+		             workers_count(s->workers));
+		free(r);
+	}
+	if (s->reload_again) {
+		s->reload_again = false;
+		start_reload(s);
+	}
+}
+
+static const struct job_ops reload_ops = { reload_run, reload_done };
+
+static uint64_t now_us(void);
+
+static void start_reload(struct server *s)
+{
+	struct reload *r;
+
+	if (s->reloading) {
+		s->reload_again = true;
+		return;
+	}
+	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading", (unsigned long long)now_us());
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		log_error("SIGHUP: out of memory; keeping the current configuration");
+		notify_send("READY=1");
+		return;
+	}
+	r->base.ops = &reload_ops;
+	r->s = s;
+	r->generation = s->rt->generation + 1;
+	s->reloading = true;
+	workers_submit(s->workers, &r->base);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -246,25 +425,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *s = arg;
 
 	if (sig == SIGHUP) {
-		struct rowd_config fresh;
-		char msg[600];
-
-		if (!s->cfg.config_file) {
-			log_info("SIGHUP: no config file to reload");
+		if (s->stopping)
+			return;
+		if (!s->flags.config_file) {
+			log_info("SIGHUP: no config file to reload (start with -c FILE)");
 			return;
 		}
-		notify_send("RELOADING=1");
-		config_defaults(&fresh);
-		if (config_load_file(&fresh, s->cfg.config_file, msg, sizeof msg) < 0) {
-			log_error("SIGHUP: %s; keeping the current configuration", msg);
-			config_free(&fresh);
-			notify_send("READY=1\nSTATUS=reload failed, old configuration in force");
-			return;
-		}
-		log_set_level((enum log_level)fresh.log_level);
-		log_info("SIGHUP: log level reloaded from %s", s->cfg.config_file);
-		config_free(&fresh);
-		notify_send("READY=1");
+		log_info("SIGHUP: reloading %s", s->flags.config_file);
+		start_reload(s);
 		return;
 	}
 	stop(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -274,8 +442,9 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 
-	log_warn("shutdown timeout: %zu connections still busy, exiting", s->nconns);
-	event_base_loopbreak(s->base);
+	log_warn("shutdown timeout (%u s): %zu connection(s) still busy, exiting",
+	         s->cfg.shutdown_timeout, s->nconns);
+	stop_now(s);
 }
 
 static uint64_t now_us(void)
@@ -300,13 +469,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		g_stats.loop_lag_us_max = lag;
 	tick_expected = now + TICK_MS * 1000u;
 	/* A status line for `systemctl status`, about once a second. */
-	if (++s->ticks % 10 == 0)
-		notify_sendf("STATUS=%zu connections, %llu handles, %llu jobs running", s->nconns,
+	if (++s->ticks % 10 != 0)
+		return;
+	if (s->cfg.limits.idle_timeout && !s->stopping)
+		for (struct conn *c = s->conns, *next; c; c = next) {
+			next = c->next;
+			conn_check_idle(c, s->cfg.limits.idle_timeout);
+		}
+	notify_sendf("STATUS=%zu connections, %llu handles, %llu jobs running", s->nconns,
 		             (unsigned long long)g_stats.handles_now,
 		             (unsigned long long)atomic_load(&g_stats.jobs_running));
 }
 
-int server_init(struct server *s, struct rowd_config *cfg)
+int server_init(struct server *s, struct rowd_config *cfg, struct config_flags *flags)
 {
 	char msg[600];
 	unsigned nworkers;
@@ -315,20 +490,23 @@ int server_init(struct server *s, struct rowd_config *cfg)
 	memset(s, 0, sizeof *s);
 	s->cfg = *cfg;
 	memset(cfg, 0, sizeof *cfg);
+	s->flags = *flags;
+	memset(flags, 0, sizeof *flags);
 	s->listen_fd = -1;
 	g_stats.started = time(NULL);
-	s->row_limits = s->cfg.limits;
-	s->row_limits.depth = s->cfg.limits.depth > 2 ? s->cfg.limits.depth - 2 : 1;
 	log_set_level((enum log_level)s->cfg.log_level);
-	if (roots_open(&s->roots, s->cfg.roots, s->cfg.nroots, msg, sizeof msg) < 0) {
+	/* At start the loop is not running yet: opening the roots here
+	 * blocks nobody. */
+	s->rt = runtime_new(&s->cfg, 1, msg, sizeof msg);
+	if (!s->rt) {
 		log_error("%s", msg);
-		return -1;
+		return SERVER_ECONFIG;
 	}
-	for (size_t i = 0; i < s->roots.n; i++) {
-		int n = wfile_clean_stale(s->roots.v[i].fd, STALE_TMP_DEPTH);
+	for (size_t i = 0; i < s->rt->roots.n; i++) {
+		int n = wfile_clean_stale(s->rt->roots.v[i].fd, STALE_TMP_DEPTH);
 
 		if (n > 0)
-			log_info("removed %d stale temp files under %s", n, s->roots.v[i].path);
+			log_info("removed %d stale temp files under %s", n, s->rt->roots.v[i].path);
 	}
 	if (evthread_use_pthreads() < 0) {
 		log_error("libevent has no pthreads support");
@@ -339,9 +517,7 @@ int server_init(struct server *s, struct rowd_config *cfg)
 		log_error("cannot create the event base");
 		return -1;
 	}
-	nworkers = s->cfg.workers ? s->cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (nworkers < 1)
-		nworkers = 1;
+	nworkers = server_workers_wanted(&s->cfg);
 	s->workers = workers_start(s->base, nworkers);
 	if (!s->workers) {
 		log_error("cannot start the workers");
@@ -350,11 +526,13 @@ int server_init(struct server *s, struct rowd_config *cfg)
 	s->listen_fd = inherited_socket();
 	if (s->listen_fd >= 0) {
 		evutil_make_socket_nonblocking(s->listen_fd);
-		log_info("using the socket passed by systemd");
-	} else {
+		log_info("using the socket passed by systemd (fd %d)", s->listen_fd);
+	} else if (s->listen_fd == -1) {
 		s->listen_fd = create_socket(s);
 		if (s->listen_fd < 0)
 			return -1;
+	} else {
+		return -1;
 	}
 	s->listener = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 	                                 -1, s->listen_fd);
@@ -376,8 +554,9 @@ int server_init(struct server *s, struct rowd_config *cfg)
 	}
 	tick_expected = now_us() + TICK_MS * 1000u;
 	log_info("rowd %s listening on %s, %zu root(s), %u workers", PACKAGE_VERSION,
-	         s->cfg.socket_path, s->roots.n, nworkers);
-	notify_sendf("READY=1\nMAINPID=%d\nSTATUS=listening on %s", (int)getpid(), s->cfg.socket_path);
+	         s->socket_owned ? s->cfg.socket_path : "the socket passed by systemd",
+	         s->rt->roots.n, nworkers);
+	notify_sendf("READY=1\nMAINPID=%d\nSTATUS=listening, %u workers", (int)getpid(), nworkers);
 	return 0;
 }
 
@@ -406,6 +585,7 @@ void server_free(struct server *s)
 		unlink(s->cfg.socket_path);
 	if (s->base)
 		event_base_free(s->base);
-	roots_close(&s->roots);
+	runtime_unref(s->rt);
 	config_free(&s->cfg);
+	config_flags_free(&s->flags);
 }

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "paths.h"
+#include "runtime.h"
 #include "settings.h"
 
 struct event_base;
@@ -16,12 +16,15 @@ struct workers;
 
 struct server {
 	struct event_base *base;
+	/* The configuration in force, read by the loop thread only (limits of
+	 * requests and connections, allowed peers); replaced on reload. The
+	 * socket settings are those of the start: they need a restart. */
 	struct rowd_config cfg;
-	/* Limits as formats see them: rows sit two levels deep in an answer
-	 * ({rows: [row]}) and msgpack-c cannot unpack past 32 levels, so rows
-	 * get two levels less than requests. */
-	struct rowd_limits row_limits;
-	struct roots roots;
+	struct config_flags flags;  /* command line, replayed on reload */
+	/* What jobs read (roots, limits): see runtime.h. */
+	struct runtime *rt;
+	bool reloading;             /* a reload job is in flight */
+	bool reload_again;          /* SIGHUP during it: reload once more */
 	struct workers *workers;
 	struct evconnlistener *listener;
 	int listen_fd;
@@ -35,8 +38,11 @@ struct server {
 	unsigned long ticks;
 };
 
-/* Sets everything up (socket, roots, workers) from cfg (taken over). */
-int server_init(struct server *s, struct rowd_config *cfg);
+/* Sets everything up (socket, roots, workers) from cfg and flags (both
+ * taken over). Returns 0, -1, or SERVER_ECONFIG when the configuration
+ * cannot be used (a root that does not exist...). */
+#define SERVER_ECONFIG (-2)
+int server_init(struct server *s, struct rowd_config *cfg, struct config_flags *flags);
 int server_run(struct server *s);
 void server_free(struct server *s);
 
@@ -44,5 +50,7 @@ void server_free(struct server *s);
 void server_conn_gone(struct server *s, struct conn *c);
 /* Called when the last connection went away during a stop. */
 void server_check_stopped(struct server *s);
+/* The number of worker threads cfg asks for (0 = one per core). */
+unsigned server_workers_wanted(const struct rowd_config *cfg);
 
 #endif

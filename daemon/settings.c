@@ -272,7 +272,69 @@ static void usage(FILE *f)
 	        "  -h, --help             this help\n");
 }
 
-int config_from_args(struct rowd_config *c, int argc, char **argv)
+void config_flags_free(struct config_flags *f)
+{
+	free(f->config_file);
+	for (size_t i = 0; i < 2 * f->n; i++)
+		free(f->kv[i]);
+	free(f->kv);
+	memset(f, 0, sizeof *f);
+}
+
+static int flags_add(struct config_flags *f, const char *key, const char *value)
+{
+	char **kv = realloc(f->kv, (2 * f->n + 2) * sizeof *kv);
+
+	if (!kv)
+		return -1;
+	f->kv = kv;
+	kv[2 * f->n] = strdup(key);
+	kv[2 * f->n + 1] = strdup(value);
+	f->n++;
+	return kv[2 * f->n - 2] && kv[2 * f->n - 1] ? 0 : -1;
+}
+
+int config_build(struct rowd_config *c, const struct config_flags *f,
+                 char *errmsg, size_t errlen)
+{
+	char msg[512];
+	bool flag_roots = false;
+
+	config_defaults(c);
+	if (f->config_file) {
+		if (config_load_file(c, f->config_file, errmsg, errlen) < 0)
+			return -1;
+		if (set_str(&c->config_file, f->config_file, errmsg, errlen) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		const char *key = f->kv[2 * i], *value = f->kv[2 * i + 1];
+
+		/* Roots given on the command line replace the file's. */
+		if (strcmp(key, "root") == 0 && !flag_roots) {
+			for (size_t k = 0; k < c->nroots; k++)
+				free(c->roots[k]);
+			c->nroots = 0;
+			flag_roots = true;
+		}
+		if (config_set(c, key, value, msg, sizeof msg) < 0) {
+			snprintf(errmsg, errlen, "command line: %s", msg);
+			return -1;
+		}
+	}
+	if (!c->socket_path && set_str(&c->socket_path, "./rowd.sock", errmsg, errlen) < 0)
+		return -1;
+	if (c->nroots == 0 && config_set(c, "root", ".", errmsg, errlen) < 0)
+		return -1;
+	if (c->limits.out_low >= c->limits.out_high) {
+		snprintf(errmsg, errlen, "out_low (%zu) must be below out_high (%zu)",
+		         c->limits.out_low, c->limits.out_high);
+		return -1;
+	}
+	return 0;
+}
+
+int config_from_args(struct rowd_config *c, struct config_flags *f, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -286,25 +348,9 @@ int config_from_args(struct rowd_config *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	char msg[600];
-	const char *cfile = NULL;
 	int opt;
 
-	/* The file comes first so that flags override it: find -c up front. */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "s:r:w:c:l:o:h", longopts, NULL)) != -1)
-		if (opt == 'c')
-			cfile = optarg;
-	if (cfile) {
-		if (config_load_file(c, cfile, msg, sizeof msg) < 0) {
-			fprintf(stderr, "rowd: %s\n", msg);
-			return -1;
-		}
-		if (set_str(&c->config_file, cfile, msg, sizeof msg) < 0)
-			return -1;
-	}
-	bool flag_roots = false;
-
-	opterr = 1;
+	memset(f, 0, sizeof *f);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "s:r:w:c:l:o:h", longopts, NULL)) != -1) {
 		const char *key = NULL;
@@ -313,19 +359,13 @@ int config_from_args(struct rowd_config *c, int argc, char **argv)
 
 		switch (opt) {
 		case 's': key = "socket"; break;
-		case 'r':
-			/* Roots given on the command line replace the file's. */
-			if (!flag_roots) {
-				for (size_t i = 0; i < c->nroots; i++)
-					free(c->roots[i]);
-				c->nroots = 0;
-				flag_roots = true;
-			}
-			key = "root";
-			break;
+		case 'r': key = "root"; break;
 		case 'w': key = "workers"; break;
 		case 'l': key = "log_level"; break;
-		case 'c': continue;
+		case 'c':
+			if (set_str(&f->config_file, optarg, msg, sizeof msg) < 0)
+				return -1;
+			continue;
 		case 'o':
 			kv = strdup(optarg);
 			if (!kv || !strchr(kv, '=')) {
@@ -334,10 +374,10 @@ int config_from_args(struct rowd_config *c, int argc, char **argv)
 				return -1;
 			}
 			*strchr(kv, '=') = 0;
-			rc = config_set(c, kv, kv + strlen(kv) + 1, msg, sizeof msg);
+			rc = flags_add(f, kv, kv + strlen(kv) + 1);
 			free(kv);
 			if (rc < 0) {
-				fprintf(stderr, "rowd: %s\n", msg);
+				fprintf(stderr, "rowd: out of memory\n");
 				return -1;
 			}
 			continue;
@@ -345,8 +385,8 @@ int config_from_args(struct rowd_config *c, int argc, char **argv)
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
-		if (config_set(c, key, optarg, msg, sizeof msg) < 0) {
-			fprintf(stderr, "rowd: %s\n", msg);
+		if (flags_add(f, key, optarg) < 0) {
+			fprintf(stderr, "rowd: out of memory\n");
 			return -1;
 		}
 	}
@@ -355,12 +395,8 @@ int config_from_args(struct rowd_config *c, int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
-	if (!c->socket_path && set_str(&c->socket_path, "./rowd.sock", msg, sizeof msg) < 0)
-		return -1;
-	if (c->nroots == 0 && config_set(c, "root", ".", msg, sizeof msg) < 0)
-		return -1;
-	if (c->limits.out_low >= c->limits.out_high) {
-		fprintf(stderr, "rowd: out_low must be below out_high\n");
+	if (config_build(c, f, msg, sizeof msg) < 0) {
+		fprintf(stderr, "rowd: %s\n", msg);
 		return -1;
 	}
 	return 0;

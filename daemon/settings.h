@@ -36,9 +36,26 @@ int config_set(struct rowd_config *c, const char *key, const char *value,
                char *errmsg, size_t errlen);
 /* Reads a config file into c. Returns -1 with "file:line: message". */
 int config_load_file(struct rowd_config *c, const char *path, char *errmsg, size_t errlen);
-/* Parses argv (flags win over the file named by -c). Returns 0 to run,
- * 1 when --help/--version was answered, -1 on a usage or config error
- * (already printed). */
-int config_from_args(struct rowd_config *c, int argc, char **argv);
+
+/* What the command line said: the config file and every setting given as
+ * a flag, in order. Flags are replayed over the file at start and after
+ * each reload, so that a flag keeps winning over the file. */
+struct config_flags {
+	char *config_file;               /* -c, NULL = none */
+	char **kv;                       /* key, value, key, value, ... */
+	size_t n;                        /* pairs */
+};
+
+void config_flags_free(struct config_flags *f);
+/* Builds a configuration: defaults, the file of f, then f's settings
+ * (roots given as flags replace the file's), then what is still unset
+ * (socket ./rowd.sock, root .). Returns -1 with errmsg ("file:line: ..."
+ * for the file). Safe on any thread. */
+int config_build(struct rowd_config *c, const struct config_flags *f,
+                 char *errmsg, size_t errlen);
+/* Parses argv into f and builds c from it. Returns 0 to run, 1 when
+ * --help/--version was answered, -1 on a usage or config error (already
+ * printed; exit EX_CONFIG). */
+int config_from_args(struct rowd_config *c, struct config_flags *f, int argc, char **argv);
 
 #endif

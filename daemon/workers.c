@@ -24,23 +24,41 @@ struct workers {
 	struct event *done_ev;
 
 	size_t in_flight;               /* loop thread only */
-	pthread_t *threads;
-	unsigned n;
+	/* Threads by slot. A slot told to quit (the pool shrank) exits once
+	 * it is between jobs and is joined later, when it has: the loop
+	 * thread never waits for a running job. */
+	struct wslot {
+		pthread_t tid;
+		bool quit;              /* under lock */
+		bool exited;            /* under lock */
+		bool joined;            /* loop thread: slot free */
+	} *t;
+	unsigned nt, cap;               /* slots in use (loop thread) */
+	unsigned n;                     /* threads wanted */
+};
+
+struct wstart {
+	struct workers *w;
+	unsigned slot;
 };
 
 static void *worker_main(void *arg)
 {
-	struct workers *w = arg;
+	struct wstart *ws = arg;
+	struct workers *w = ws->w;
+	unsigned slot = ws->slot;
 
+	free(ws);
 	for (;;) {
 		struct job *j;
 		bool wake;
 
 		pthread_mutex_lock(&w->lock);
-		while (!w->head && !w->stopping)
+		while (!w->head && !w->stopping && !w->t[slot].quit)
 			pthread_cond_wait(&w->cond, &w->lock);
-		j = w->head;
+		j = w->t[slot].quit ? NULL : w->head;
 		if (!j) {
+			w->t[slot].exited = true;
 			pthread_mutex_unlock(&w->lock);
 			return NULL;
 		}
@@ -95,6 +113,82 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	run_done(arg);
 }
 
+/* Joins the threads that have exited; with all, every thread (the caller
+ * has told them to stop). Slots keep their index: a thread finds its
+ * flags by it. Loop thread. */
+static void join_exited(struct workers *w, bool all)
+{
+	for (unsigned i = 0; i < w->nt; i++) {
+		bool gone;
+
+		if (w->t[i].joined)
+			continue;
+		pthread_mutex_lock(&w->lock);
+		gone = w->t[i].exited;
+		pthread_mutex_unlock(&w->lock);
+		if (gone || all) {
+			pthread_join(w->t[i].tid, NULL);
+			w->t[i].joined = true;
+		}
+	}
+}
+
+/* A free slot: a joined one, or a new one at the end. */
+static int free_slot(struct workers *w, unsigned *slot)
+{
+	for (unsigned i = 0; i < w->nt; i++)
+		if (w->t[i].joined) {
+			*slot = i;
+			return 0;
+		}
+	if (w->nt == w->cap) {
+		unsigned cap = w->cap ? 2 * w->cap : 8;
+		struct wslot *t;
+
+		pthread_mutex_lock(&w->lock);
+		t = realloc(w->t, cap * sizeof *t);
+		if (t) {
+			w->t = t;
+			w->cap = cap;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (!t)
+			return -1;
+	}
+	*slot = w->nt++;
+	w->t[*slot].joined = true;
+	return 0;
+}
+
+/* Starts threads until n are wanted and running. */
+static int grow(struct workers *w, unsigned n)
+{
+	while (w->n < n) {
+		struct wstart *ws = malloc(sizeof *ws);
+		unsigned slot;
+		int rc;
+
+		if (!ws || free_slot(w, &slot) < 0) {
+			free(ws);
+			return -1;
+		}
+		ws->w = w;
+		ws->slot = slot;
+		pthread_mutex_lock(&w->lock);
+		w->t[slot].quit = w->t[slot].exited = false;
+		rc = pthread_create(&w->t[slot].tid, NULL, worker_main, ws);
+		pthread_mutex_unlock(&w->lock);
+		if (rc) {
+			free(ws);
+			log_error("cannot start worker thread: %s", strerror(rc));
+			return -1;
+		}
+		w->t[slot].joined = false;
+		w->n++;
+	}
+	return 0;
+}
+
 struct workers *workers_start(struct event_base *base, unsigned n)
 {
 	struct workers *w = calloc(1, sizeof *w);
@@ -105,26 +199,28 @@ struct workers *workers_start(struct event_base *base, unsigned n)
 	pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_init(&w->done_lock, NULL);
 	w->done_ev = event_new(base, -1, 0, on_done, w);
-	w->threads = calloc(n, sizeof *w->threads);
-	if (!w->done_ev || !w->threads) {
-		if (w->done_ev)
-			event_free(w->done_ev);
-		free(w->threads);
-		free(w);
+	if (!w->done_ev || grow(w, n) < 0) {
+		workers_stop(w);
 		return NULL;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int rc = pthread_create(&w->threads[i], NULL, worker_main, w);
-
-		if (rc) {
-			log_error("cannot start worker thread: %s", strerror(rc));
-			w->n = i;
-			workers_stop(w);
-			return NULL;
-		}
-	}
-	w->n = n;
 	return w;
+}
+
+int workers_resize(struct workers *w, unsigned n)
+{
+	join_exited(w, false);
+	if (n > w->n)
+		return grow(w, n);
+	/* The newest threads go: each finishes the job it is running. */
+	pthread_mutex_lock(&w->lock);
+	for (unsigned i = w->nt; i-- > 0 && w->n > n;)
+		if (!w->t[i].joined && !w->t[i].quit) {
+			w->t[i].quit = true;
+			w->n--;
+		}
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
 }
 
 void workers_submit(struct workers *w, struct job *j)
@@ -158,13 +254,36 @@ void workers_stop(struct workers *w)
 	w->stopping = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	for (unsigned i = 0; i < w->n; i++)
-		pthread_join(w->threads[i], NULL);
-	run_done(w);
-	event_free(w->done_ev);
+	join_exited(w, true);
+	/* The threads are gone. Done callbacks may still submit work (the
+	 * release of a handle whose job was running): run it here, so that
+	 * nothing is leaked and no temp file is left behind. */
+	for (;;) {
+		struct job *j;
+
+		run_done(w);
+		pthread_mutex_lock(&w->lock);
+		j = w->head;
+		if (j) {
+			w->head = j->next;
+			if (!w->head)
+				w->tail = NULL;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (!j)
+			break;
+		atomic_fetch_sub(&g_stats.jobs_queued, 1);
+		j->ops->run(j);
+		pthread_mutex_lock(&w->done_lock);
+		j->next = w->done;
+		w->done = j;
+		pthread_mutex_unlock(&w->done_lock);
+	}
+	if (w->done_ev)
+		event_free(w->done_ev);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->done_lock);
-	free(w->threads);
+	free(w->t);
 	free(w);
 }

@@ -29,6 +29,9 @@ void workers_submit(struct workers *w, struct job *j);
 /* Jobs submitted and not yet done (run + done). */
 size_t workers_in_flight(const struct workers *w);
 unsigned workers_count(const struct workers *w);
+/* Grows or shrinks the pool to n threads (loop thread). Threads beyond n
+ * exit after the job they are running; queued jobs are not lost. */
+int workers_resize(struct workers *w, unsigned n);
 /* Lets queued jobs finish, joins the threads and runs the last done
  * callbacks; must be called on the loop thread. */
 void workers_stop(struct workers *w);

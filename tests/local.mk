@@ -5,7 +5,8 @@ TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(LIBEVENT_CFLAGS) \
 TEST_LDADD = daemon/librowdcore.la $(CHECK_LIBS)
 
 check_PROGRAMS += tests/unit/test_proto tests/unit/test_csv tests/unit/test_json \
-	tests/unit/test_codec tests/unit/test_paths tests/e2e/test_e2e
+	tests/unit/test_codec tests/unit/test_paths tests/unit/test_cursor \
+	tests/e2e/test_e2e tests/e2e/test_async
 
 tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
 tests_unit_test_proto_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -19,6 +20,30 @@ tests_unit_test_json_SOURCES = tests/unit/test_json.c tests/unit/fmt_harness.h t
 tests_unit_test_json_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_json_LDADD = $(TEST_LDADD)
 
+# The sqlite test makes its databases with the sqlite3 API.
+check_PROGRAMS += tests/unit/test_sqlite
+tests_unit_test_sqlite_SOURCES = tests/unit/test_sqlite.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_sqlite_CPPFLAGS = $(TEST_CPPFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_sqlite_LDADD = $(TEST_LDADD) $(SQLITE_LIBS)
+if HAVE_LIBXML2
+check_PROGRAMS += tests/unit/test_xml
+endif
+tests_unit_test_xml_SOURCES = tests/unit/test_xml.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_xml_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_xml_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/unit/test_formats
+tests_unit_test_formats_SOURCES = tests/unit/test_formats.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_formats_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_formats_LDADD = $(TEST_LDADD)
+# Library codecs; the test also calls each library to make foreign streams.
+check_PROGRAMS += tests/unit/test_codecs
+tests_unit_test_codecs_SOURCES = tests/unit/test_codecs.c
+tests_unit_test_codecs_CPPFLAGS = $(TEST_CPPFLAGS) $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) \
+	$(BROTLI_CFLAGS)
+tests_unit_test_codecs_LDADD = $(TEST_LDADD) $(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) \
+	$(LZ4_LIBS) $(BROTLI_LIBS)
+
 tests_unit_test_codec_SOURCES = tests/unit/test_codec.c
 tests_unit_test_codec_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_codec_LDADD = $(TEST_LDADD)
@@ -27,12 +52,25 @@ tests_unit_test_paths_SOURCES = tests/unit/test_paths.c
 tests_unit_test_paths_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_paths_LDADD = $(TEST_LDADD)
 
+tests_unit_test_cursor_SOURCES = tests/unit/test_cursor.c
+tests_unit_test_cursor_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_cursor_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
+
 tests_e2e_test_e2e_SOURCES = tests/e2e/test_e2e.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
 tests_e2e_test_e2e_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_e2e_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIBS) $(MSGPACK_LIBS)
 
+tests_e2e_test_async_SOURCES = tests/e2e/test_async.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_async_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_async_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIBS) \
+	$(LIBEVENT_LIBS) $(MSGPACK_LIBS)
+
 TESTS += $(check_PROGRAMS) tests/shell/text_mode.sh tests/shell/rowcat.sh
+TESTS += tests/shell/systemd.sh tests/shell/config.sh
+TESTS += tests/python/run.sh
+EXTRA_DIST += tests/python client/python tests/bench/py_bench.py
 dist_noinst_SCRIPTS += tests/shell/text_mode.sh tests/shell/rowcat.sh tests/shell/lib.sh
+dist_noinst_SCRIPTS += tests/shell/systemd.sh tests/shell/config.sh
 AM_TESTS_ENVIRONMENT = \
 	ROWD_TOP_SRCDIR='$(abs_top_srcdir)'; export ROWD_TOP_SRCDIR; \
 	ROWD_TOP_BUILDDIR='$(abs_top_builddir)'; export ROWD_TOP_BUILDDIR; \
@@ -40,8 +78,17 @@ AM_TESTS_ENVIRONMENT = \
 	CK_DEFAULT_TIMEOUT=60; export CK_DEFAULT_TIMEOUT;
 
 # Benchmarks: built by `make bench`, never by `make check`.
-EXTRA_PROGRAMS = tests/bench/inproc
+EXTRA_PROGRAMS = tests/bench/inproc tests/bench/bench
 tests_bench_inproc_SOURCES = tests/bench/inproc.c
 tests_bench_inproc_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_bench_inproc_LDADD = daemon/librowdcore.la
+tests_bench_inproc_LDADD = daemon/librowdcore.la client/librowd.la
+tests_bench_bench_SOURCES = tests/bench/bench.c
+tests_bench_bench_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_bench_bench_LDADD = client/librowd.la $(MSGPACK_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
+EXTRA_DIST += tests/bench/run.sh
+
+bench: daemon/rowd $(EXTRA_PROGRAMS)
+	ROWD_TOP_SRCDIR='$(abs_top_srcdir)' ROWD_TOP_BUILDDIR='$(abs_top_builddir)' \
+		$(SHELL) $(srcdir)/tests/bench/run.sh
+.PHONY: bench

@@ -9,6 +9,8 @@
 
 extern const struct format_ops format_csv, format_tsv, format_psv;
 extern const struct format_ops format_jsonl, format_json;
+extern const struct format_ops format_msgpack, format_ltsv, format_fwf;
+extern const struct format_ops format_sqlite;
 extern const struct format_ops format_bson, format_xml, format_avro, format_xls, format_xlsx;
 extern const struct format_ops format_parquet, format_orc, format_arrow, format_duckdb;
 
@@ -16,6 +18,8 @@ extern const struct format_ops format_parquet, format_orc, format_arrow, format_
 static const struct format_ops *const formats[] = {
 	&format_csv, &format_tsv, &format_psv,
 	&format_jsonl, &format_json,
+	&format_msgpack, &format_ltsv, &format_fwf,
+	&format_sqlite,
 	&format_bson, &format_xml, &format_avro, &format_xls, &format_xlsx,
 	&format_parquet, &format_orc, &format_arrow, &format_duckdb,
 	NULL

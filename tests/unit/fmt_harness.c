@@ -60,6 +60,7 @@ static struct fmt_result read_fd(const struct format_ops *f, int fd,
 	struct mpbuf optraw, rows, cols;
 	msgpack_unpacked optup;
 	void *st = NULL;
+	char fd_path[32];
 	int more;
 
 	rowd_error_clear(&r.err);
@@ -78,6 +79,10 @@ static struct fmt_result read_fd(const struct format_ops *f, int fd,
 	a.fmt = f;
 	a.in = &in;
 	a.limits = &lim;
+	/* What jobs.c gives every reader; FMT_CAP_RAW formats use it. */
+	snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+	a.fd = fd;
+	a.fd_path = fd_path;
 	if (f->rd_open(&a, &st, &r.err) < 0)
 		goto close_in;
 	do {
@@ -250,4 +255,154 @@ char *fmt_slurp(const char *path, size_t *n)
 	if (n)
 		*n = (size_t)size;
 	return buf;
+}
+
+/* ---- FMT_CAP_RAW formats ------------------------------------------------- */
+
+struct fmt_result fmt_read_raw(const struct format_ops *f, const char *path,
+                               const char *options_json, size_t batch)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct fmt_result r;
+
+	if (fd < 0) {
+		perror(path);
+		abort();
+	}
+	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	close(fd);
+	return r;
+}
+
+/* Feeds rows (JSON Lines) to an open writer. */
+static int write_rows(const struct format_ops *f, void *st, const char *rows_jsonl,
+                      const struct rowd_limits *lim, struct output *out, struct rowd_error *err)
+{
+	struct mpbuf row;
+	msgpack_unpacked up;
+	const char *p = rows_jsonl;
+	int rc = 0;
+
+	mpbuf_init(&row);
+	msgpack_unpacked_init(&up);
+	while (*p && rc == 0) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		size_t off = 0;
+
+		row.len = 0;
+		if (len && (proto_json_to_msgpack(p, len, lim, &row, err) < 0 ||
+		            msgpack_unpack_next(&up, row.data, row.len, &off) != MSGPACK_UNPACK_SUCCESS ||
+		            f->wr_row(st, &up.data, err) < 0 ||
+		            output_flush_if_full(out, err) < 0))
+			rc = -1;
+		p += len + (nl ? 1 : 0);
+	}
+	mpbuf_free(&row);
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
+int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
+                  const char *rows_jsonl, const char *options_json, bool commit,
+                  struct rowd_error *err)
+{
+	struct rowd_limits lim;
+	struct wfile wf = { .fd = -1, .dirfd = -1 };
+	struct output out;
+	struct fmt_args a = { 0 };
+	struct mpbuf optraw;
+	msgpack_unpacked optup;
+	void *st = NULL;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = -1;
+
+	rowd_error_clear(err);
+	rowd_limits_default(&lim);
+	mpbuf_init(&optraw);
+	msgpack_unpacked_init(&optup);
+	if (dirfd < 0) {
+		perror(dir);
+		abort();
+	}
+	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0) {
+		close(dirfd);
+		goto out;
+	}
+	/* As jobs_open_writer: the temp file beside the target, the output
+	 * over it, and the wfile for formats that write the file themselves. */
+	if (wfile_open(&wf, dirfd, strdup(name), err) < 0)
+		goto out;
+	if (output_open(&out, wf.fd, &codec_none, NULL, err) < 0) {
+		wfile_abort(&wf);
+		goto out;
+	}
+	a.fmt = f;
+	a.out = &out;
+	a.limits = &lim;
+	a.fd = -1;
+	a.wf = &wf;
+	if (f->wr_open(&a, &st, err) == 0) {
+		rc = write_rows(f, st, rows_jsonl, &lim, &out, err);
+		if (rc == 0 && commit && (f->wr_finish(st, err) < 0 || output_finish(&out, err) < 0))
+			rc = -1;
+		f->wr_close(st);
+	}
+	output_close(&out);
+	if (rc == 0 && commit)
+		rc = wfile_commit(&wf, err);
+	else
+		wfile_abort(&wf);
+out:
+	mpbuf_free(&optraw);
+	msgpack_unpacked_destroy(&optup);
+	return rc;
+}
+
+char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
+                     struct rowd_error *err)
+{
+	struct rowd_limits lim;
+	struct fmt_args a = { 0 };
+	struct input in;
+	struct mpbuf optraw, names, js;
+	msgpack_unpacked optup, up;
+	char fd_path[32];
+	char *res = NULL;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror(path);
+		abort();
+	}
+	rowd_error_clear(err);
+	rowd_limits_default(&lim);
+	mpbuf_init(&optraw);
+	mpbuf_init(&names);
+	mpbuf_init(&js);
+	msgpack_unpacked_init(&optup);
+	msgpack_unpacked_init(&up);
+	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0 ||
+	    input_open(&in, fd, &codec_none, NULL, lim.row_bytes, err) < 0)
+		goto out;
+	snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+	a.fmt = f;
+	a.in = &in;
+	a.limits = &lim;
+	a.fd = fd;
+	a.fd_path = fd_path;
+	if (f->tables(&a, &names, err) == 0 &&
+	    msgpack_unpack_next(&up, names.data, names.len, &off) == MSGPACK_UNPACK_SUCCESS &&
+	    proto_object_to_json(&up.data, &js) == 0 && mpbuf_append(&js, "", 1) == 0)
+		res = mpbuf_steal(&js, &off);
+	input_close(&in);
+out:
+	close(fd);
+	mpbuf_free(&optraw);
+	mpbuf_free(&names);
+	mpbuf_free(&js);
+	msgpack_unpacked_destroy(&optup);
+	msgpack_unpacked_destroy(&up);
+	return res;
 }

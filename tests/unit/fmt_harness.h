@@ -3,6 +3,7 @@
 #ifndef ROWD_FMT_HARNESS_H
 #define ROWD_FMT_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,22 @@ void fmt_result_free(struct fmt_result *r);
  * produced (malloc'd, *n set), or NULL with err filled. */
 char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
                     const char *options_json, size_t *n, struct rowd_error *err);
+
+/* Formats that read or write the file themselves (FMT_CAP_RAW). Every
+ * reader above also gets fmt_args.fd and fd_path, as jobs.c gives them. */
+struct fmt_result fmt_read_raw(const struct format_ops *f, const char *path,
+                               const char *options_json, size_t batch);
+/* Writes rows (JSON Lines text) to dir/name as jobs.c does: through a temp
+ * file beside it (fmt_args.wf), renamed over the target when commit, else
+ * abandoned after the rows (wr_close without wr_finish, temp removed).
+ * Returns 0, or -1 with err. */
+int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
+                  const char *rows_jsonl, const char *options_json, bool commit,
+                  struct rowd_error *err);
+/* The tables hook over a file: a JSON array text (malloc'd), or NULL with
+ * err. */
+char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
+                     struct rowd_error *err);
 
 /* Reads a whole file (malloc'd, NUL-terminated; *n set). */
 char *fmt_slurp(const char *path, size_t *n);
