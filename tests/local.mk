@@ -56,6 +56,11 @@ tests_unit_test_cursor_SOURCES = tests/unit/test_cursor.c
 tests_unit_test_cursor_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_cursor_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
 
+check_PROGRAMS += tests/e2e/test_stream
+tests_e2e_test_stream_SOURCES = tests/e2e/test_stream.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_stream_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_stream_LDADD = $(CHECK_LIBS) $(MSGPACK_LIBS)
+
 tests_e2e_test_e2e_SOURCES = tests/e2e/test_e2e.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
 tests_e2e_test_e2e_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_e2e_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIBS) $(MSGPACK_LIBS)
