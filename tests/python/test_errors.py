@@ -210,7 +210,9 @@ def test_undecodable_answer_is_a_protocol_error(tmp_path: Path) -> None:
 
 
 def test_daemon_stopping_fails_pending_and_discards_writes(spawn_daemon) -> None:
-    d = spawn_daemon()
+    # The drain waits for clients to read what was queued for them, up to
+    # shutdown_timeout; this client is blocked in d.stop(), so keep it short.
+    d = spawn_daemon("-o", "shutdown_timeout=2")
     (d.root / "in.jsonl").write_text("".join(f'{{"i": {i}}}\n' for i in range(50_000)))
 
     async def main() -> None:
