@@ -20,6 +20,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/dispatch.c daemon/convert.c \
 	daemon/server.h daemon/server.c \
 	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
+	daemon/codecs/stream.h daemon/codecs/stream.c \
 	daemon/formats/registry.c daemon/formats/csv.c \
 	daemon/formats/csv_sniff.h daemon/formats/csv_sniff.c \
 	daemon/formats/jsonl.c daemon/formats/json.c daemon/formats/unavailable.c

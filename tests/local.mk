@@ -73,7 +73,23 @@ tests_e2e_test_async_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIB
 TESTS += $(check_PROGRAMS) tests/shell/text_mode.sh tests/shell/rowcat.sh
 TESTS += tests/shell/systemd.sh tests/shell/config.sh
 TESTS += tests/python/run.sh
-EXTRA_DIST += tests/python client/python tests/bench/py_bench.py
+dist_noinst_SCRIPTS += tests/python/run.sh
+# Listed one by one: a directory here would also ship test logs and
+# byte code left by an in-tree run.
+EXTRA_DIST += tests/bench/py_bench.py client/python/README.md \
+	tests/python/conftest.py \
+	tests/python/test_client.py \
+	tests/python/test_concurrency.py \
+	tests/python/test_conformance.py \
+	tests/python/test_errors.py \
+	tests/python/test_read.py \
+	tests/python/test_sync.py \
+	tests/python/test_write.py \
+	client/python/rowd/__init__.py \
+	client/python/rowd/client.py \
+	client/python/rowd/errors.py \
+	client/python/rowd/iterable.py \
+	client/python/rowd/sync.py
 dist_noinst_SCRIPTS += tests/shell/text_mode.sh tests/shell/rowcat.sh tests/shell/lib.sh
 dist_noinst_SCRIPTS += tests/shell/systemd.sh tests/shell/config.sh
 AM_TESTS_ENVIRONMENT = \

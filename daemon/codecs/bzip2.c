@@ -29,10 +29,8 @@
 #include <string.h>
 
 #include "codec.h"
+#include "stream.h"
 
-/* Compressed bytes read per rawin_read, and compressed output per write. */
-#define BZ_IN_CHUNK  (256 * 1024)
-#define BZ_OUT_CHUNK (256 * 1024)
 /* libbz2 counts buffer sizes in unsigned int. */
 #define BZ_MAX_STEP  ((size_t)1 << 30)
 
@@ -42,55 +40,16 @@
 
 /* ---- reader ------------------------------------------------------------ */
 
-enum bz_phase {
-	BZ_HEAD,     /* before a stream: another stream or the end */
-	BZ_BODY,     /* inside a stream, from its first byte */
-	BZ_END,
-	BZ_FAILED,   /* corrupt data seen: every later read fails too */
-};
-
 struct bz_rd {
-	struct rawin *in;
 	bz_stream bz;
 	bool bz_live;        /* bz holds an initialised decoder */
-	enum bz_phase phase;
 	unsigned streams;    /* streams begun so far */
-	bool raw_eof;        /* rawin_read returned 0 */
-	/* Compressed window: buf[start..end) is read but not yet consumed. */
-	size_t start, end;
-	unsigned char buf[BZ_IN_CHUNK];
+	struct cstream_in win;   /* last: its buffer is not cleared */
 };
-
-static size_t bz_avail(const struct bz_rd *s)
-{
-	return s->end - s->start;
-}
-
-/* The compressed offset of buf[start]: where decoding stands. */
-static int64_t bz_offset(const struct bz_rd *s)
-{
-	return (int64_t)(s->in->pos - bz_avail(s));
-}
 
 static int bz_fail(struct bz_rd *s, struct rowd_error *err, const char *what)
 {
-	rowd_error_set(err, ROWD_ECODEC, "bzip2: %s", what);
-	err->offset = bz_offset(s);
-	return -1;
-}
-
-/* Reads the next chunk into the (empty) window; raw_eof at end of file. */
-static int bz_refill(struct bz_rd *s, struct rowd_error *err)
-{
-	ssize_t r = rawin_read(s->in, s->buf, sizeof s->buf, err);
-
-	if (r < 0)
-		return -1;
-	s->start = 0;
-	s->end = (size_t)r;
-	if (r == 0)
-		s->raw_eof = true;
-	return 0;
+	return cstream_fail(&s->win, err, "bzip2", "%s", what);
 }
 
 /* A fresh decoder for each stream: libbz2 cannot be reset in place. */
@@ -113,50 +72,44 @@ static int bz_decoder_start(struct bz_rd *s, struct rowd_error *err)
 	return 0;
 }
 
-/* Between streams: a stream follows if any byte does (the decoder then
- * checks its magic), otherwise the file ends here. */
-static int bz_head(struct bz_rd *s, struct rowd_error *err)
+/* Between streams, with a byte to come: it must start another stream
+ * (the decoder then checks the rest of its magic). */
+static int bz_head(void *state, struct rowd_error *err)
 {
-	if (bz_avail(s) == 0 && !s->raw_eof && bz_refill(s, err) < 0)
-		return -1;
-	if (bz_avail(s) == 0) {
-		s->phase = BZ_END;
-		return 0;
-	}
+	struct bz_rd *s = state;
+
 	/* The decoder would say so too, but one byte later: name the offset
 	 * of the first foreign byte. */
-	if (s->buf[s->start] != 'B')
+	if (s->win.buf[s->win.start] != 'B')
 		return bz_fail(s, err, s->streams > 0 ? "trailing garbage after the last stream"
 		                                      : "not in bzip2 format");
 	if (s->streams > 0 && bz_decoder_start(s, err) < 0)
 		return -1;
 	s->streams++;
-	s->phase = BZ_BODY;
 	return 0;
 }
 
-enum bz_step { BZ_STEP_MORE = 0, BZ_STEP_STREAM_END = 1 };
-
 /* Decodes buf[start..end) into out; *produced is set even on error. */
-static int bz_step(struct bz_rd *s, unsigned char *out, size_t n, size_t *produced,
+static int bz_step(void *state, unsigned char *out, size_t n, size_t *produced,
                    struct rowd_error *err)
 {
-	size_t avail = bz_avail(s);
+	struct bz_rd *s = state;
+	size_t avail = cstream_in_avail(&s->win);
 	int rc;
 
 	/* libbz2 reads next_in through a non-const pointer but never writes. */
-	s->bz.next_in = (char *)(s->buf + s->start);
+	s->bz.next_in = (char *)(s->win.buf + s->win.start);
 	s->bz.avail_in = (unsigned)avail;
 	s->bz.next_out = (char *)out;
 	s->bz.avail_out = (unsigned)n;
 	rc = BZ2_bzDecompress(&s->bz);
-	s->start += avail - s->bz.avail_in;
+	s->win.start += avail - s->bz.avail_in;
 	*produced = n - s->bz.avail_out;
 	switch (rc) {
 	case BZ_OK:
-		return BZ_STEP_MORE;
+		return CSTREAM_STEP_MORE;
 	case BZ_STREAM_END:
-		return BZ_STEP_STREAM_END;
+		return CSTREAM_STEP_END;
 	case BZ_MEM_ERROR:
 		return rowd_error_set(err, ROWD_ENOMEM, "bzip2: out of memory");
 	case BZ_DATA_ERROR_MAGIC:
@@ -166,41 +119,11 @@ static int bz_step(struct bz_rd *s, unsigned char *out, size_t n, size_t *produc
 	case BZ_DATA_ERROR:
 		return bz_fail(s, err, "corrupt data: bad block or CRC mismatch");
 	default:
-		rowd_error_set(err, ROWD_ECODEC, "bzip2: corrupt data: libbz2 error %d", rc);
-		err->offset = bz_offset(s);
-		return -1;
+		return cstream_fail(&s->win, err, "bzip2", "corrupt data: libbz2 error %d", rc);
 	}
 }
 
-/* Decodes until some output, the end of the stream, or an error.
- * Returns the bytes produced (0 only at a stream end), -1 on error. */
-static ssize_t bz_body(struct bz_rd *s, unsigned char *out, size_t n, struct rowd_error *err)
-{
-	for (;;) {
-		size_t before, produced = 0;
-		int rc;
-
-		if (bz_avail(s) == 0 && !s->raw_eof && bz_refill(s, err) < 0)
-			return -1;
-		before = bz_avail(s);
-		rc = bz_step(s, out, n, &produced, err);
-		if (rc < 0)
-			return -1;
-		if (rc == BZ_STEP_STREAM_END) {
-			s->phase = BZ_HEAD;
-			return (ssize_t)produced;
-		}
-		if (produced > 0)
-			return (ssize_t)produced;
-		if (bz_avail(s) < before)
-			continue;
-		/* No progress: the stream needs bytes the file does not have. */
-		if (s->raw_eof)
-			return bz_fail(s, err, "truncated stream");
-		/* Input and room both offered, nothing moved: never loop on it. */
-		return bz_fail(s, err, "corrupt data: decoder made no progress");
-	}
-}
+static const struct cstream_decoder bz_decoder = { .head = bz_head, .step = bz_step };
 
 static ssize_t bz_rd_read(void *state, void *buf, size_t n, struct rowd_error *err)
 {
@@ -211,31 +134,7 @@ static ssize_t bz_rd_read(void *state, void *buf, size_t n, struct rowd_error *e
 		return 0;
 	if (n > BZ_MAX_STEP)
 		n = BZ_MAX_STEP;
-	for (;;) {
-		ssize_t r = 0;
-
-		switch (s->phase) {
-		case BZ_HEAD:
-			r = bz_head(s, err);
-			break;
-		case BZ_BODY:
-			r = bz_body(s, buf, n, err);
-			if (r > 0)
-				return r;
-			break;
-		case BZ_END:
-			return 0;
-		case BZ_FAILED:
-			return bz_fail(s, err, "stream broken by an earlier error");
-		}
-		if (r < 0) {
-			/* A failed read (EIO) consumed nothing and may be retried;
-			 * the decoder's state after bad data is undefined. */
-			if (err->code != ROWD_EIO)
-				s->phase = BZ_FAILED;
-			return -1;
-		}
-	}
+	return cstream_read(&s->win, &bz_decoder, s, "bzip2", buf, n, err);
 }
 
 static void bz_rd_close(void *state)
@@ -245,7 +144,7 @@ static void bz_rd_close(void *state)
 	if (!s)
 		return;
 	if (s->bz_live)
-		BZ2_bzDecompressEnd(&s->bz);
+		BZ2_bzDecompressEnd(&s->bz);   /* fails only on a stream it does not know */
 	free(s);
 }
 
@@ -260,9 +159,8 @@ static int bz_rd_open(struct rawin *in, const msgpack_object *copts, void **stat
 	s = malloc(sizeof *s);
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "bzip2: out of memory");
-	memset(s, 0, offsetof(struct bz_rd, buf));
-	s->in = in;
-	s->phase = BZ_HEAD;
+	memset(s, 0, offsetof(struct bz_rd, win));
+	cstream_in_init(&s->win, in);
 	if (bz_decoder_start(s, err) < 0) {
 		free(s);
 		return -1;
@@ -274,32 +172,18 @@ static int bz_rd_open(struct rawin *in, const msgpack_object *copts, void **stat
 /* ---- writer ------------------------------------------------------------ */
 
 struct bz_wr {
-	struct rawout *out;
 	bz_stream bz;
-	bool broken;     /* an error left the encoder and the file out of step */
-	bool finished;
-	size_t used;     /* compressed bytes waiting in buf */
-	unsigned char buf[BZ_OUT_CHUNK];
+	struct cstream_out w;
+	unsigned char buf[CSTREAM_CHUNK];
 };
 
 static int bz_wr_broken(struct bz_wr *s, struct rowd_error *err, const char *what, int rc)
 {
-	s->broken = true;
+	s->w.broken = true;
 	return rowd_error_set(err, ROWD_EIO, "bzip2: %s (%d)", what, rc);
 }
 
-/* Writes the compressed bytes buffered so far. */
-static int bz_wr_drain(struct bz_wr *s, struct rowd_error *err)
-{
-	if (s->used > 0 && rawout_write(s->out, s->buf, s->used, err) < 0) {
-		s->broken = true;
-		return -1;
-	}
-	s->used = 0;
-	return 0;
-}
-
-/* Compresses all of p[0..n) into buf (draining it when full); with
+/* Compresses all of p[0..n) into buf (flushing it when full); with
  * finish, also ends the stream. */
 static int bz_wr_run(struct bz_wr *s, const unsigned char *p, size_t n, bool finish,
                      struct rowd_error *err)
@@ -308,33 +192,24 @@ static int bz_wr_run(struct bz_wr *s, const unsigned char *p, size_t n, bool fin
 	s->bz.avail_in = (unsigned)n;
 	for (;;) {
 		unsigned in_before = s->bz.avail_in;
-		size_t out_before = s->used;
+		size_t out_before = s->w.used;
 		int rc;
 
-		s->bz.next_out = (char *)(s->buf + s->used);
-		s->bz.avail_out = (unsigned)(sizeof s->buf - s->used);
+		s->bz.next_out = (char *)(s->w.buf + s->w.used);
+		s->bz.avail_out = (unsigned)(s->w.cap - s->w.used);
 		rc = BZ2_bzCompress(&s->bz, finish ? BZ_FINISH : BZ_RUN);
-		s->used = sizeof s->buf - s->bz.avail_out;
+		s->w.used = s->w.cap - s->bz.avail_out;
 		if (rc != (finish ? BZ_FINISH_OK : BZ_RUN_OK) && rc != BZ_STREAM_END)
 			return bz_wr_broken(s, err, "BZ2_bzCompress failed", rc);
 		if (finish ? rc == BZ_STREAM_END : s->bz.avail_in == 0)
 			return 0;
-		if (s->used == sizeof s->buf) {
-			if (bz_wr_drain(s, err) < 0)
+		if (s->w.used == s->w.cap) {
+			if (cstream_out_flush(&s->w, err) < 0)
 				return -1;
-		} else if (s->bz.avail_in == in_before && s->used == out_before) {
+		} else if (s->bz.avail_in == in_before && s->w.used == out_before) {
 			return bz_wr_broken(s, err, "BZ2_bzCompress made no progress", rc);
 		}
 	}
-}
-
-static int bz_wr_usable(struct bz_wr *s, struct rowd_error *err)
-{
-	if (s->broken)
-		return rowd_error_set(err, ROWD_EIO, "bzip2: stream broken by an earlier error");
-	if (s->finished)
-		return rowd_error_set(err, ROWD_EINVAL, "bzip2: stream already finished");
-	return 0;
 }
 
 static int bz_wr_write(void *state, const void *buf, size_t n, struct rowd_error *err)
@@ -342,7 +217,7 @@ static int bz_wr_write(void *state, const void *buf, size_t n, struct rowd_error
 	struct bz_wr *s = state;
 	const unsigned char *p = buf;
 
-	if (bz_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, "bzip2", err) < 0)
 		return -1;
 	while (n > 0) {
 		size_t step = n < BZ_MAX_STEP ? n : BZ_MAX_STEP;
@@ -359,11 +234,11 @@ static int bz_wr_finish(void *state, struct rowd_error *err)
 {
 	struct bz_wr *s = state;
 
-	if (bz_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, "bzip2", err) < 0)
 		return -1;
-	if (bz_wr_run(s, NULL, 0, true, err) < 0 || bz_wr_drain(s, err) < 0)
+	if (bz_wr_run(s, NULL, 0, true, err) < 0 || cstream_out_flush(&s->w, err) < 0)
 		return -1;
-	s->finished = true;
+	s->w.finished = true;
 	return 0;
 }
 
@@ -374,7 +249,7 @@ static void bz_wr_close(void *state)
 
 	if (!s)
 		return;
-	BZ2_bzCompressEnd(&s->bz);
+	BZ2_bzCompressEnd(&s->bz);   /* fails only on a stream it does not know */
 	free(s);
 }
 
@@ -391,7 +266,7 @@ static int bz_wr_open(struct rawout *out, const msgpack_object *copts, void **st
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "bzip2: out of memory");
 	memset(s, 0, offsetof(struct bz_wr, buf));
-	s->out = out;
+	cstream_out_init(&s->w, out, s->buf, sizeof s->buf);
 	/* workFactor 0: libbz2's default (30), as bzip2(1). */
 	rc = BZ2_bzCompressInit(&s->bz, level, 0, 0);
 	if (rc != BZ_OK) {

@@ -42,10 +42,7 @@
 #include <string.h>
 
 #include "codec.h"
-
-/* Compressed bytes read per rawin_read, and compressed output per write. */
-#define XZ_IN_CHUNK  (256 * 1024)
-#define XZ_OUT_CHUNK (256 * 1024)
+#include "stream.h"
 
 /* Decoder memory ceiling: 4x what xz -9 files need. */
 #define XZ_MEMLIMIT  ((uint64_t)256 << 20)
@@ -56,56 +53,17 @@
 
 /* ---- reader ------------------------------------------------------------ */
 
-enum xz_phase {
-	XZ_HEAD,     /* before the stream (xz: all of the concatenated ones) */
-	XZ_BODY,     /* inside it, from its first byte */
-	XZ_END,
-	XZ_FAILED,   /* corrupt data seen: every later read fails too */
-};
-
 struct xz_rd {
-	struct rawin *in;
 	const char *name;    /* "xz" or "lzma", for messages */
 	bool alone;          /* legacy .lzma */
 	lzma_stream z;
-	enum xz_phase phase;
 	bool seen_stream;
-	bool raw_eof;        /* rawin_read returned 0 */
-	/* Compressed window: buf[start..end) is read but not yet consumed. */
-	size_t start, end;
-	unsigned char buf[XZ_IN_CHUNK];
+	struct cstream_in win;   /* last: its buffer is not cleared */
 };
-
-static size_t xz_avail(const struct xz_rd *s)
-{
-	return s->end - s->start;
-}
-
-/* The compressed offset of buf[start]: where decoding stands. */
-static int64_t xz_offset(const struct xz_rd *s)
-{
-	return (int64_t)(s->in->pos - xz_avail(s));
-}
 
 static int xz_fail(struct xz_rd *s, struct rowd_error *err, const char *what)
 {
-	rowd_error_set(err, ROWD_ECODEC, "%s: %s", s->name, what);
-	err->offset = xz_offset(s);
-	return -1;
-}
-
-/* Reads the next chunk into the (empty) window; raw_eof at end of file. */
-static int xz_refill(struct xz_rd *s, struct rowd_error *err)
-{
-	ssize_t r = rawin_read(s->in, s->buf, sizeof s->buf, err);
-
-	if (r < 0)
-		return -1;
-	s->start = 0;
-	s->end = (size_t)r;
-	if (r == 0)
-		s->raw_eof = true;
-	return 0;
+	return cstream_fail(&s->win, err, s->name, "%s", what);
 }
 
 static int xz_decoder_error(struct xz_rd *s, lzma_ret rc, struct rowd_error *err)
@@ -120,7 +78,7 @@ static int xz_decoder_error(struct xz_rd *s, lzma_ret rc, struct rowd_error *err
 		               "%s: the stream needs %llu MiB to decode, more than the %llu MiB limit",
 		               s->name, (unsigned long long)(lzma_memusage(&s->z) >> 20),
 		               (unsigned long long)(XZ_MEMLIMIT >> 20));
-		err->offset = xz_offset(s);
+		err->offset = cstream_in_offset(&s->win);
 		return -1;
 	case LZMA_FORMAT_ERROR:
 		snprintf(what, sizeof what, "not in %s format", s->name);
@@ -155,80 +113,46 @@ static int xz_decoder_start(struct xz_rd *s, struct rowd_error *err)
 	return 0;
 }
 
-/* Before the stream: the file is empty, or a stream starts. After it
- * (lzma only: xz's decoder eats concatenated streams and padding itself),
- * any byte is trailing garbage. */
-static int xz_head(struct xz_rd *s, struct rowd_error *err)
+/* A byte follows: before the stream, the stream starts. After it (lzma
+ * only: xz's decoder eats concatenated streams and padding itself), any
+ * byte is trailing garbage. */
+static int xz_head(void *state, struct rowd_error *err)
 {
-	if (xz_avail(s) == 0 && !s->raw_eof && xz_refill(s, err) < 0)
-		return -1;
-	if (xz_avail(s) == 0) {
-		s->phase = XZ_END;
-		return 0;
-	}
+	struct xz_rd *s = state;
+
 	if (s->seen_stream)
 		return xz_fail(s, err, "trailing garbage after the end of the stream");
 	s->seen_stream = true;
-	s->phase = XZ_BODY;
 	return 0;
 }
 
-enum xz_step { XZ_STEP_MORE = 0, XZ_STEP_STREAM_END = 1 };
-
 /* Decodes buf[start..end) into out; *produced is set even on error. */
-static int xz_step(struct xz_rd *s, unsigned char *out, size_t n, size_t *produced,
+static int xz_step(void *state, unsigned char *out, size_t n, size_t *produced,
                    struct rowd_error *err)
 {
-	size_t avail = xz_avail(s);
+	struct xz_rd *s = state;
+	size_t avail = cstream_in_avail(&s->win);
 	lzma_ret rc;
 
-	s->z.next_in = s->buf + s->start;
+	s->z.next_in = s->win.buf + s->win.start;
 	s->z.avail_in = avail;
 	s->z.next_out = out;
 	s->z.avail_out = n;
 	/* LZMA_FINISH once the window holds the rest of the file: the
 	 * concatenated decoder can only tell the end from it. */
-	rc = lzma_code(&s->z, s->raw_eof ? LZMA_FINISH : LZMA_RUN);
-	s->start += avail - s->z.avail_in;
+	rc = lzma_code(&s->z, s->win.raw_eof ? LZMA_FINISH : LZMA_RUN);
+	s->win.start += avail - s->z.avail_in;
 	*produced = n - s->z.avail_out;
 	if (rc == LZMA_OK)
-		return XZ_STEP_MORE;
+		return CSTREAM_STEP_MORE;
 	if (rc == LZMA_STREAM_END)
-		return XZ_STEP_STREAM_END;
-	if (rc == LZMA_BUF_ERROR && !s->raw_eof)
+		return CSTREAM_STEP_END;
+	if (rc == LZMA_BUF_ERROR && !s->win.raw_eof)
 		return xz_fail(s, err, "corrupt data: decoder made no progress");
 	return xz_decoder_error(s, rc, err);
 }
 
-/* Decodes until some output, the end of the stream, or an error.
- * Returns the bytes produced (0 only at the end), -1 on error. */
-static ssize_t xz_body(struct xz_rd *s, unsigned char *out, size_t n, struct rowd_error *err)
-{
-	for (;;) {
-		size_t before, produced = 0;
-		int rc;
-
-		if (xz_avail(s) == 0 && !s->raw_eof && xz_refill(s, err) < 0)
-			return -1;
-		before = xz_avail(s);
-		rc = xz_step(s, out, n, &produced, err);
-		if (rc < 0)
-			return -1;
-		if (rc == XZ_STEP_STREAM_END) {
-			s->phase = XZ_HEAD;
-			return (ssize_t)produced;
-		}
-		if (produced > 0)
-			return (ssize_t)produced;
-		if (xz_avail(s) < before)
-			continue;
-		/* No progress: the stream needs bytes the file does not have. */
-		if (s->raw_eof)
-			return xz_fail(s, err, "truncated stream");
-		/* Input and room both offered, nothing moved: never loop on it. */
-		return xz_fail(s, err, "corrupt data: decoder made no progress");
-	}
-}
+static const struct cstream_decoder xz_decoder = { .head = xz_head, .step = xz_step };
 
 static ssize_t xz_rd_read(void *state, void *buf, size_t n, struct rowd_error *err)
 {
@@ -237,31 +161,7 @@ static ssize_t xz_rd_read(void *state, void *buf, size_t n, struct rowd_error *e
 	/* As read(2) with count 0: nothing read, no state touched. */
 	if (n == 0)
 		return 0;
-	for (;;) {
-		ssize_t r = 0;
-
-		switch (s->phase) {
-		case XZ_HEAD:
-			r = xz_head(s, err);
-			break;
-		case XZ_BODY:
-			r = xz_body(s, buf, n, err);
-			if (r > 0)
-				return r;
-			break;
-		case XZ_END:
-			return 0;
-		case XZ_FAILED:
-			return xz_fail(s, err, "stream broken by an earlier error");
-		}
-		if (r < 0) {
-			/* A failed read (EIO) consumed nothing and may be retried;
-			 * the decoder's state after bad data is undefined. */
-			if (err->code != ROWD_EIO)
-				s->phase = XZ_FAILED;
-			return -1;
-		}
-	}
+	return cstream_read(&s->win, &xz_decoder, s, s->name, buf, n, err);
 }
 
 static void xz_rd_close(void *state)
@@ -286,11 +186,10 @@ static int xz_rd_open_as(struct rawin *in, const msgpack_object *copts, bool alo
 	s = malloc(sizeof *s);
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "%s: out of memory", name);
-	memset(s, 0, offsetof(struct xz_rd, buf));
-	s->in = in;
+	memset(s, 0, offsetof(struct xz_rd, win));
+	cstream_in_init(&s->win, in);
 	s->name = name;
 	s->alone = alone;
-	s->phase = XZ_HEAD;
 	if (xz_decoder_start(s, err) < 0) {
 		free(s);
 		return -1;
@@ -314,35 +213,21 @@ static int lzma_rd_open(struct rawin *in, const msgpack_object *copts, void **st
 /* ---- writer ------------------------------------------------------------ */
 
 struct xz_wr {
-	struct rawout *out;
 	const char *name;
 	lzma_stream z;
-	bool broken;     /* an error left the encoder and the file out of step */
-	bool finished;
-	size_t used;     /* compressed bytes waiting in buf */
-	unsigned char buf[XZ_OUT_CHUNK];
+	struct cstream_out w;
+	unsigned char buf[CSTREAM_CHUNK];
 };
 
 static int xz_wr_broken(struct xz_wr *s, struct rowd_error *err, const char *what, int rc)
 {
-	s->broken = true;
+	s->w.broken = true;
 	if (rc == LZMA_MEM_ERROR)
 		return rowd_error_set(err, ROWD_ENOMEM, "%s: out of memory", s->name);
 	return rowd_error_set(err, ROWD_EIO, "%s: %s (%d)", s->name, what, rc);
 }
 
-/* Writes the compressed bytes buffered so far. */
-static int xz_wr_drain(struct xz_wr *s, struct rowd_error *err)
-{
-	if (s->used > 0 && rawout_write(s->out, s->buf, s->used, err) < 0) {
-		s->broken = true;
-		return -1;
-	}
-	s->used = 0;
-	return 0;
-}
-
-/* Compresses all of p[0..n) into buf (draining it when full); with
+/* Compresses all of p[0..n) into buf (flushing it when full); with
  * finish, also ends the stream. */
 static int xz_wr_run(struct xz_wr *s, const unsigned char *p, size_t n, bool finish,
                      struct rowd_error *err)
@@ -350,41 +235,31 @@ static int xz_wr_run(struct xz_wr *s, const unsigned char *p, size_t n, bool fin
 	s->z.next_in = p;
 	s->z.avail_in = n;
 	for (;;) {
-		size_t in_before = s->z.avail_in, out_before = s->used;
+		size_t in_before = s->z.avail_in, out_before = s->w.used;
 		lzma_ret rc;
 
-		s->z.next_out = s->buf + s->used;
-		s->z.avail_out = sizeof s->buf - s->used;
+		s->z.next_out = s->w.buf + s->w.used;
+		s->z.avail_out = s->w.cap - s->w.used;
 		rc = lzma_code(&s->z, finish ? LZMA_FINISH : LZMA_RUN);
-		s->used = sizeof s->buf - s->z.avail_out;
+		s->w.used = s->w.cap - s->z.avail_out;
 		if (rc != LZMA_OK && rc != LZMA_STREAM_END)
 			return xz_wr_broken(s, err, "lzma_code failed", rc);
 		if (finish ? rc == LZMA_STREAM_END : s->z.avail_in == 0)
 			return 0;
-		if (s->used == sizeof s->buf) {
-			if (xz_wr_drain(s, err) < 0)
+		if (s->w.used == s->w.cap) {
+			if (cstream_out_flush(&s->w, err) < 0)
 				return -1;
-		} else if (s->z.avail_in == in_before && s->used == out_before) {
+		} else if (s->z.avail_in == in_before && s->w.used == out_before) {
 			return xz_wr_broken(s, err, "lzma_code made no progress", rc);
 		}
 	}
-}
-
-static int xz_wr_usable(struct xz_wr *s, struct rowd_error *err)
-{
-	if (s->broken)
-		return rowd_error_set(err, ROWD_EIO, "%s: stream broken by an earlier error",
-		                      s->name);
-	if (s->finished)
-		return rowd_error_set(err, ROWD_EINVAL, "%s: stream already finished", s->name);
-	return 0;
 }
 
 static int xz_wr_write(void *state, const void *buf, size_t n, struct rowd_error *err)
 {
 	struct xz_wr *s = state;
 
-	if (xz_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, s->name, err) < 0)
 		return -1;
 	return n == 0 ? 0 : xz_wr_run(s, buf, n, false, err);
 }
@@ -393,11 +268,11 @@ static int xz_wr_finish(void *state, struct rowd_error *err)
 {
 	struct xz_wr *s = state;
 
-	if (xz_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, s->name, err) < 0)
 		return -1;
-	if (xz_wr_run(s, NULL, 0, true, err) < 0 || xz_wr_drain(s, err) < 0)
+	if (xz_wr_run(s, NULL, 0, true, err) < 0 || cstream_out_flush(&s->w, err) < 0)
 		return -1;
-	s->finished = true;
+	s->w.finished = true;
 	return 0;
 }
 
@@ -446,7 +321,7 @@ static int xz_wr_open_as(struct rawout *out, const msgpack_object *copts, bool a
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "%s: out of memory", name);
 	memset(s, 0, offsetof(struct xz_wr, buf));
-	s->out = out;
+	cstream_out_init(&s->w, out, s->buf, sizeof s->buf);
 	s->name = name;
 	if (xz_encoder_start(s, alone, level, err) < 0) {
 		free(s);

@@ -35,10 +35,7 @@
 #include <zstd_errors.h>
 
 #include "codec.h"
-
-/* Compressed bytes read per rawin_read, and compressed output per write. */
-#define ZS_IN_CHUNK  (256 * 1024)
-#define ZS_OUT_CHUNK (256 * 1024)
+#include "stream.h"
 
 /* The largest window a frame may ask of the decoder: 128 MiB. */
 #define ZS_WINDOWLOG_MAX 27
@@ -49,67 +46,13 @@
 
 /* ---- reader ------------------------------------------------------------ */
 
-enum zs_phase {
-	ZS_HEAD,     /* between frames: another frame or the end */
-	ZS_BODY,     /* inside a frame, from its first byte */
-	ZS_END,
-	ZS_FAILED,   /* corrupt data seen: every later read fails too */
-};
-
 struct zs_rd {
-	struct rawin *in;
 	ZSTD_DCtx *dctx;
-	enum zs_phase phase;
-	bool raw_eof;        /* rawin_read returned 0 */
 	/* libzstd's last hint: the input bytes that complete the next block
 	 * (0: unknown, at a frame start). See zs_step. */
 	size_t hint;
-	/* Compressed window: buf[start..end) is read but not yet consumed. */
-	size_t start, end;
-	unsigned char buf[ZS_IN_CHUNK];
+	struct cstream_in win;   /* last: its buffer is not cleared */
 };
-
-static size_t zs_avail(const struct zs_rd *s)
-{
-	return s->end - s->start;
-}
-
-/* The compressed offset of buf[start]: where decoding stands. */
-static int64_t zs_offset(const struct zs_rd *s)
-{
-	return (int64_t)(s->in->pos - zs_avail(s));
-}
-
-static int zs_fail(struct zs_rd *s, struct rowd_error *err, const char *what)
-{
-	rowd_error_set(err, ROWD_ECODEC, "zstd: %s", what);
-	err->offset = zs_offset(s);
-	return -1;
-}
-
-/* Reads the next chunk into the (empty) window; raw_eof at end of file. */
-static int zs_refill(struct zs_rd *s, struct rowd_error *err)
-{
-	ssize_t r = rawin_read(s->in, s->buf, sizeof s->buf, err);
-
-	if (r < 0)
-		return -1;
-	s->start = 0;
-	s->end = (size_t)r;
-	if (r == 0)
-		s->raw_eof = true;
-	return 0;
-}
-
-/* Between frames: a frame (or a skippable frame) follows if any byte
- * does; libzstd checks its magic. */
-static int zs_head(struct zs_rd *s, struct rowd_error *err)
-{
-	if (zs_avail(s) == 0 && !s->raw_eof && zs_refill(s, err) < 0)
-		return -1;
-	s->phase = zs_avail(s) == 0 ? ZS_END : ZS_BODY;
-	return 0;
-}
 
 static int zs_decoder_error(struct zs_rd *s, size_t rc, struct rowd_error *err)
 {
@@ -122,67 +65,41 @@ static int zs_decoder_error(struct zs_rd *s, size_t rc, struct rowd_error *err)
 		rowd_error_set(err, ROWD_ELIMIT,
 		               "zstd: the frame's window is larger than the %u MiB limit",
 		               1u << (ZS_WINDOWLOG_MAX - 20));
-		err->offset = zs_offset(s);
+		err->offset = cstream_in_offset(&s->win);
 		return -1;
 	default:
 		snprintf(what, sizeof what, "corrupt data: %s", ZSTD_getErrorName(rc));
-		return zs_fail(s, err, what);
+		return cstream_fail(&s->win, err, "zstd", "%s", what);
 	}
 }
-
-enum zs_step { ZS_STEP_MORE = 0, ZS_STEP_FRAME_END = 1 };
 
 /* Decodes from buf[start..end) into out; *produced is set even on error.
  * The input offered is cut at libzstd's hint, so one call decodes at most
  * one block: on an error libzstd reports nothing consumed, and the offset
  * then names the damaged block's start rather than the window's. libzstd
  * still decodes straight from our buffer when it holds the whole block. */
-static int zs_step(struct zs_rd *s, unsigned char *out, size_t n, size_t *produced,
+static int zs_step(void *state, unsigned char *out, size_t n, size_t *produced,
                    struct rowd_error *err)
 {
-	size_t give = s->hint && s->hint < zs_avail(s) ? s->hint : zs_avail(s);
-	ZSTD_inBuffer zin = { s->buf + s->start, give, 0 };
+	struct zs_rd *s = state;
+	size_t avail = cstream_in_avail(&s->win);
+	size_t give = s->hint && s->hint < avail ? s->hint : avail;
+	ZSTD_inBuffer zin = { s->win.buf + s->win.start, give, 0 };
 	ZSTD_outBuffer zout = { out, n, 0 };
 	size_t rc = ZSTD_decompressStream(s->dctx, &zout, &zin);
 
-	s->start += zin.pos;
+	s->win.start += zin.pos;
 	*produced = zout.pos;
 	if (ZSTD_isError(rc))
 		return zs_decoder_error(s, rc, err);
 	s->hint = rc;
 	/* 0: a frame is complete and fully flushed; libzstd stops there. */
-	return rc == 0 ? ZS_STEP_FRAME_END : ZS_STEP_MORE;
+	return rc == 0 ? CSTREAM_STEP_END : CSTREAM_STEP_MORE;
 }
 
-/* Decodes until some output, the end of the frame, or an error.
- * Returns the bytes produced (0 only at a frame end), -1 on error. */
-static ssize_t zs_body(struct zs_rd *s, unsigned char *out, size_t n, struct rowd_error *err)
-{
-	for (;;) {
-		size_t before, produced = 0;
-		int rc;
-
-		if (zs_avail(s) == 0 && !s->raw_eof && zs_refill(s, err) < 0)
-			return -1;
-		before = zs_avail(s);
-		rc = zs_step(s, out, n, &produced, err);
-		if (rc < 0)
-			return -1;
-		if (rc == ZS_STEP_FRAME_END) {
-			s->phase = ZS_HEAD;
-			return (ssize_t)produced;
-		}
-		if (produced > 0)
-			return (ssize_t)produced;
-		if (zs_avail(s) < before)
-			continue;
-		/* No progress: the frame needs bytes the file does not have. */
-		if (s->raw_eof)
-			return zs_fail(s, err, "truncated stream");
-		/* Input and room both offered, nothing moved: never loop on it. */
-		return zs_fail(s, err, "corrupt data: decoder made no progress");
-	}
-}
+/* Between frames, any byte starts a frame (or a skippable frame):
+ * libzstd checks its magic. */
+static const struct cstream_decoder zs_decoder = { .head = NULL, .step = zs_step };
 
 static ssize_t zs_rd_read(void *state, void *buf, size_t n, struct rowd_error *err)
 {
@@ -191,31 +108,7 @@ static ssize_t zs_rd_read(void *state, void *buf, size_t n, struct rowd_error *e
 	/* As read(2) with count 0: nothing read, no state touched. */
 	if (n == 0)
 		return 0;
-	for (;;) {
-		ssize_t r = 0;
-
-		switch (s->phase) {
-		case ZS_HEAD:
-			r = zs_head(s, err);
-			break;
-		case ZS_BODY:
-			r = zs_body(s, buf, n, err);
-			if (r > 0)
-				return r;
-			break;
-		case ZS_END:
-			return 0;
-		case ZS_FAILED:
-			return zs_fail(s, err, "stream broken by an earlier error");
-		}
-		if (r < 0) {
-			/* A failed read (EIO) consumed nothing and may be retried;
-			 * the decoder's state after bad data is undefined. */
-			if (err->code != ROWD_EIO)
-				s->phase = ZS_FAILED;
-			return -1;
-		}
-	}
+	return cstream_read(&s->win, &zs_decoder, s, "zstd", buf, n, err);
 }
 
 static void zs_rd_close(void *state)
@@ -224,7 +117,7 @@ static void zs_rd_close(void *state)
 
 	if (!s)
 		return;
-	ZSTD_freeDCtx(s->dctx);
+	ZSTD_freeDCtx(s->dctx);   /* fails only on a context in use elsewhere */
 	free(s);
 }
 
@@ -240,9 +133,8 @@ static int zs_rd_open(struct rawin *in, const msgpack_object *copts, void **stat
 	s = malloc(sizeof *s);
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "zstd: out of memory");
-	memset(s, 0, offsetof(struct zs_rd, buf));
-	s->in = in;
-	s->phase = ZS_HEAD;
+	memset(s, 0, offsetof(struct zs_rd, win));
+	cstream_in_init(&s->win, in);
 	s->dctx = ZSTD_createDCtx();
 	if (!s->dctx) {
 		free(s);
@@ -264,34 +156,20 @@ static int zs_rd_open(struct rawin *in, const msgpack_object *copts, void **stat
 /* ---- writer ------------------------------------------------------------ */
 
 struct zs_wr {
-	struct rawout *out;
 	ZSTD_CCtx *cctx;
-	bool broken;     /* an error left the encoder and the file out of step */
-	bool finished;
-	size_t used;     /* compressed bytes waiting in buf */
-	unsigned char buf[ZS_OUT_CHUNK];
+	struct cstream_out w;
+	unsigned char buf[CSTREAM_CHUNK];
 };
 
 static int zs_wr_broken(struct zs_wr *s, struct rowd_error *err, const char *what, size_t rc)
 {
-	s->broken = true;
+	s->w.broken = true;
 	if (ZSTD_getErrorCode(rc) == ZSTD_error_memory_allocation)
 		return rowd_error_set(err, ROWD_ENOMEM, "zstd: out of memory");
 	return rowd_error_set(err, ROWD_EIO, "zstd: %s: %s", what, ZSTD_getErrorName(rc));
 }
 
-/* Writes the compressed bytes buffered so far. */
-static int zs_wr_drain(struct zs_wr *s, struct rowd_error *err)
-{
-	if (s->used > 0 && rawout_write(s->out, s->buf, s->used, err) < 0) {
-		s->broken = true;
-		return -1;
-	}
-	s->used = 0;
-	return 0;
-}
-
-/* Compresses all of p[0..n) into buf (draining it when full); with
+/* Compresses all of p[0..n) into buf (flushing it when full); with
  * finish, also ends the frame. */
 static int zs_wr_run(struct zs_wr *s, const unsigned char *p, size_t n, bool finish,
                      struct rowd_error *err)
@@ -299,40 +177,31 @@ static int zs_wr_run(struct zs_wr *s, const unsigned char *p, size_t n, bool fin
 	ZSTD_inBuffer zin = { p, n, 0 };
 
 	for (;;) {
-		ZSTD_outBuffer zout = { s->buf, sizeof s->buf, s->used };
-		size_t in_before = zin.pos, out_before = s->used, rc;
+		ZSTD_outBuffer zout = { s->w.buf, s->w.cap, s->w.used };
+		size_t in_before = zin.pos, out_before = s->w.used, rc;
 
 		rc = ZSTD_compressStream2(s->cctx, &zout, &zin, finish ? ZSTD_e_end : ZSTD_e_continue);
-		s->used = zout.pos;
+		s->w.used = zout.pos;
 		if (ZSTD_isError(rc))
 			return zs_wr_broken(s, err, "ZSTD_compressStream2 failed", rc);
 		/* With e_end, rc is what is left to flush: 0 when done. */
 		if (finish ? rc == 0 : zin.pos == zin.size)
 			return 0;
-		if (s->used == sizeof s->buf) {
-			if (zs_wr_drain(s, err) < 0)
+		if (s->w.used == s->w.cap) {
+			if (cstream_out_flush(&s->w, err) < 0)
 				return -1;
-		} else if (zin.pos == in_before && s->used == out_before) {
+		} else if (zin.pos == in_before && s->w.used == out_before) {
 			/* Input and room both offered, nothing moved. */
 			return zs_wr_broken(s, err, "ZSTD_compressStream2 made no progress", 0);
 		}
 	}
 }
 
-static int zs_wr_usable(struct zs_wr *s, struct rowd_error *err)
-{
-	if (s->broken)
-		return rowd_error_set(err, ROWD_EIO, "zstd: stream broken by an earlier error");
-	if (s->finished)
-		return rowd_error_set(err, ROWD_EINVAL, "zstd: stream already finished");
-	return 0;
-}
-
 static int zs_wr_write(void *state, const void *buf, size_t n, struct rowd_error *err)
 {
 	struct zs_wr *s = state;
 
-	if (zs_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, "zstd", err) < 0)
 		return -1;
 	return n == 0 ? 0 : zs_wr_run(s, buf, n, false, err);
 }
@@ -341,11 +210,11 @@ static int zs_wr_finish(void *state, struct rowd_error *err)
 {
 	struct zs_wr *s = state;
 
-	if (zs_wr_usable(s, err) < 0)
+	if (cstream_out_usable(&s->w, "zstd", err) < 0)
 		return -1;
-	if (zs_wr_run(s, NULL, 0, true, err) < 0 || zs_wr_drain(s, err) < 0)
+	if (zs_wr_run(s, NULL, 0, true, err) < 0 || cstream_out_flush(&s->w, err) < 0)
 		return -1;
-	s->finished = true;
+	s->w.finished = true;
 	return 0;
 }
 
@@ -356,7 +225,7 @@ static void zs_wr_close(void *state)
 
 	if (!s)
 		return;
-	ZSTD_freeCCtx(s->cctx);
+	ZSTD_freeCCtx(s->cctx);   /* fails only on a context in use elsewhere */
 	free(s);
 }
 
@@ -391,7 +260,7 @@ static int zs_wr_open(struct rawout *out, const msgpack_object *copts, void **st
 	if (!s)
 		return rowd_error_set(err, ROWD_ENOMEM, "zstd: out of memory");
 	memset(s, 0, offsetof(struct zs_wr, buf));
-	s->out = out;
+	cstream_out_init(&s->w, out, s->buf, sizeof s->buf);
 	if (zs_encoder_start(s, level, err) < 0) {
 		free(s);
 		return -1;
