@@ -67,7 +67,8 @@ serve() {
 demo() {
 	./daemon/rowd --socket ./rowd.sock --root ./examples &
 	local pid=$!
-	trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+	# Expanded now: $pid is local and gone by the time EXIT fires.
+	trap "kill $pid 2>/dev/null; wait $pid 2>/dev/null" EXIT
 	for _ in $(seq 50); do [ -S ./rowd.sock ] && break; sleep 0.1; done
 	echo "== rowcat examples/people.csv"
 	ROWD_SOCKET=./rowd.sock ./client/rowcat examples/people.csv
