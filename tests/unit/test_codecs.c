@@ -42,6 +42,7 @@
 #include "codec.h"
 #include "input.h"
 #include "output.h"
+#include "codec_harness.h"
 
 /* The readers' raw read size: stream boundaries are placed around it. */
 #define CODEC_CHUNK (256 * 1024)
@@ -54,39 +55,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-struct buf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static void buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (b->cap - b->n < n) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap - b->n < n)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		ck_assert_ptr_nonnull(b->p);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof *b);
-}
-
-static bool buf_eq(const struct buf *b, const void *p, size_t n)
-{
-	return b->n == n && (n == 0 || memcmp(b->p, p, n) == 0);
-}
-
 static struct buf concat(const struct buf *a, const struct buf *b)
 {
 	struct buf c = { 0 };
@@ -94,74 +62,6 @@ static struct buf concat(const struct buf *a, const struct buf *b)
 	buf_add(&c, a->p, a->n);
 	buf_add(&c, b->p, b->n);
 	return c;
-}
-
-static int memfd_of(const void *p, size_t n)
-{
-	const unsigned char *q = p;
-	int fd = memfd_create("rowd-test-codecs", MFD_CLOEXEC);
-
-	ck_assert_int_ge(fd, 0);
-	while (n > 0) {
-		ssize_t w = write(fd, q, n);
-
-		ck_assert_int_gt(w, 0);
-		q += w;
-		n -= (size_t)w;
-	}
-	return fd;
-}
-
-static struct buf fd_contents(int fd)
-{
-	struct buf b = { 0 };
-	unsigned char chunk[65536];
-	off_t pos = 0;
-	ssize_t r;
-
-	while ((r = pread(fd, chunk, sizeof chunk, pos)) > 0) {
-		buf_add(&b, chunk, (size_t)r);
-		pos += r;
-	}
-	ck_assert_int_eq(r, 0);
-	return b;
-}
-
-static struct buf slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct buf b = { 0 };
-	char chunk[4096];
-	size_t r;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_add(&b, chunk, r);
-	fclose(f);
-	return b;
-}
-
-/* Deterministic CSV-like text: compressible, but not trivially. */
-static struct buf gen_text(size_t n, uint32_t seed)
-{
-	static const char *const words[] = {
-		"alpha", "beta", "gamma", "delta", "red", "green", "blue", "fast",
-		"slow", "new", "old", "big", "small", "open", "closed", "data",
-	};
-	struct buf b = { 0 };
-	uint32_t x = seed;
-	char line[256];
-
-	while (b.n < n) {
-		int len;
-
-		x = x * 1664525u + 1013904223u;
-		len = snprintf(line, sizeof line, "%u,%s,%s,%u.%02u,%s\n", x >> 8,
-		               words[x >> 28], words[(x >> 24) & 15], (x >> 12) & 1023,
-		               (x >> 4) & 63, words[(x >> 20) & 15]);
-		buf_add(&b, line, (size_t)len < n - b.n ? (size_t)len : n - b.n);
-	}
-	return b;
 }
 
 struct opts1 {
