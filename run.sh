@@ -18,6 +18,7 @@ PACKAGES=(
 # formats then answer ENOTSUP), so a failed install here is a warning.
 OPTIONAL=(
 	libbz2-dev liblzma-dev libzstd-dev liblz4-dev libbrotli-dev libxml2-dev
+	libzip-dev libfreexl-dev libsnappy-dev
 )
 
 missing_of() {
@@ -43,7 +44,10 @@ setup() {
 	optional=$(missing_of "${OPTIONAL[@]}")
 	if [ -n "$optional" ]; then
 		echo "run.sh: installing optional" $optional
-		apt_install $optional || echo "run.sh: warning: could not install" $optional "- those formats/codecs are left out"
+		# One by one: a package the mirror lacks must not stop the rest.
+		for p in $optional; do
+			apt_install "$p" || echo "run.sh: warning: could not install $p - what needs it is left out"
+		done
 	fi
 }
 

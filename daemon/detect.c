@@ -127,9 +127,20 @@ int detect_read(int fd, const char *path, size_t path_len, const struct rowd_ope
 	char name[PATH_MAX];
 
 	path_cstr(path, path_len, name, sizeof name);
+	*fmt = NULL;
+	if (spec->format) {
+		if (explicit_format(spec, fmt, err) < 0)
+			return -1;
+	} else {
+		*fmt = format_by_extension(name);
+	}
 	if (spec->codec) {
 		if (explicit_codec(spec, codec, err) < 0)
 			return -1;
+	} else if (*fmt && ((*fmt)->caps & FMT_CAP_RAW)) {
+		/* XLSX is a zip and SQLite has a header of its own: a format
+		 * that reads the file itself is never behind a sniffed codec. */
+		*codec = codec_find("none", 4);
 	} else if (!(*codec = codec_by_extension(name))) {
 		unsigned char head[16];
 		struct rawin raw = { .fd = fd };
@@ -141,13 +152,8 @@ int detect_read(int fd, const char *path, size_t path_len, const struct rowd_ope
 	}
 	if (codec_available(*codec, err) < 0)
 		return -1;
-	if (spec->format) {
-		if (explicit_format(spec, fmt, err) < 0)
-			return -1;
-	} else if (!(*fmt = format_by_extension(name)) &&
-	           sniff_format(fd, *codec, spec, max_buf, fmt, err) < 0) {
+	if (!*fmt && sniff_format(fd, *codec, spec, max_buf, fmt, err) < 0)
 		return -1;
-	}
 	return format_available(*fmt, err);
 }
 
