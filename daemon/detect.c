@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "charset.h"
 #include "detect.h"
 #include "input.h"
 
@@ -91,14 +92,20 @@ int detect_head(struct input *in, int fd, const struct codec_ops *codec,
 
 const char *detect_encoding(const char *head, size_t n)
 {
-	size_t ok = proto_utf8_prefix(head, n);
+	return charset_detect((const unsigned char *)head, n, n >= SNIFF_BYTES);
+}
 
-	/* A sequence cut by the end of the head is not an error. */
-	if (ok < n && n - ok < 4 && n >= SNIFF_BYTES)
-		ok = n;
-	if (ok < n)
-		return "unknown";
-	return n >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0 ? "utf-8-sig" : "utf-8";
+int detect_to_utf8(struct input *in, const char *encoding, struct rowd_error *err)
+{
+	if (strncmp(encoding, "utf-8", 5) == 0)
+		return 0;
+	encoding = charset_iconv_name(encoding, (const unsigned char *)input_ptr(in), input_avail(in));
+	if (input_set_encoding(in, encoding, err) < 0)
+		return -1;
+	while (input_avail(in) < SNIFF_BYTES && !in->eof)
+		if (input_fill(in, err) < 0)
+			return -1;
+	return 0;
 }
 
 static int sniff_format(int fd, const struct codec_ops *codec, const struct rowd_open_spec *spec,
@@ -112,6 +119,13 @@ static int sniff_format(int fd, const struct codec_ops *codec, const struct rowd
 		return -1;
 	}
 	*fmt = format_by_content(input_ptr(&in), input_avail(&in));
+	if (!*fmt) {
+		/* Text in another encoding: probe it as UTF-8. */
+		const char *enc = detect_encoding(input_ptr(&in), input_avail(&in));
+
+		if (strncmp(enc, "utf-8", 5) != 0 && detect_to_utf8(&in, enc, err) == 0)
+			*fmt = format_by_content(input_ptr(&in), input_avail(&in));
+	}
 	if (!*fmt)
 		rc = rowd_error_set(err, ROWD_EFORMAT,
 		                    "cannot tell the format from the name or the content; "

@@ -22,9 +22,12 @@ int detect_write(const char *name, const struct rowd_open_spec *spec,
  * its window. The caller closes in, also on failure. */
 int detect_head(struct input *in, int fd, const struct codec_ops *codec,
                 const msgpack_object *codec_options, size_t max_buf, struct rowd_error *err);
-/* "utf-8-sig" (UTF-8 with a BOM), "utf-8", or "unknown" for a head that
- * is not UTF-8 (a multi-byte sequence cut by the end of the head counts
- * as valid). */
+/* The text encoding of a head (see charset_detect): "utf-8", "utf-8-sig",
+ * "utf-16le", "windows-1251", ... */
 const char *detect_encoding(const char *head, size_t n);
+/* Converts the rest of a detect head to UTF-8 when `encoding` (from
+ * detect_encoding) is another, and refills it, so the format's own
+ * sniffing (delimiter, header) sees text. */
+int detect_to_utf8(struct input *in, const char *encoding, struct rowd_error *err);
 
 #endif

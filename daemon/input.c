@@ -63,7 +63,10 @@ ssize_t input_fill(struct input *in, struct rowd_error *err)
 		return 0;
 	if (input_make_room(in, err) < 0)
 		return -1;
-	r = in->codec->rd_read(in->codec_state, in->buf + in->end, in->cap - in->end, err);
+	if (in->tc)
+		r = transcode_read(in, in->buf + in->end, in->cap - in->end, err);
+	else
+		r = in->codec->rd_read(in->codec_state, in->buf + in->end, in->cap - in->end, err);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -80,6 +83,8 @@ int input_rewind(struct input *in, struct rowd_error *err)
 	in->start = in->end = 0;
 	in->eof = false;
 	in->consumed = 0;
+	if (in->tc)
+		transcode_rewind(in->tc);
 	return in->codec->rd_open(&in->raw, in->codec_options, &in->codec_state, err);
 }
 
@@ -88,6 +93,8 @@ void input_close(struct input *in)
 	if (in->codec && in->codec_state)
 		in->codec->rd_close(in->codec_state);
 	in->codec_state = NULL;
+	transcode_free(in->tc);
+	in->tc = NULL;
 	free(in->buf);
 	in->buf = NULL;
 	in->cap = in->start = in->end = 0;

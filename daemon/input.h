@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "transcode.h"
 
 struct input {
 	const struct codec_ops *codec;
@@ -25,6 +26,7 @@ struct input {
 	size_t max_buf;          /* largest window: row_bytes limit + chunk */
 	bool eof;                /* codec reported end of stream */
 	uint64_t consumed;       /* decoded bytes before buf[start] */
+	struct transcode *tc;    /* non-NULL: the text is converted to UTF-8 */
 };
 
 /* Opens the codec over fd (position 0). */

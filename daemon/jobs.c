@@ -627,10 +627,13 @@ static int describe_head(int fd, const struct codec_ops *codec, const struct for
 	if (detect_head(&in, fd, codec, req->open.codec_options, env->limits->row_bytes, err) < 0)
 		goto out;
 	if (!(fmt->caps & FMT_CAP_BINARY)) {
-		if (put_key(b, "encoding") < 0 ||
-		    mpbuf_cstr(b, detect_encoding(input_ptr(&in), input_avail(&in))) < 0)
+		const char *enc = detect_encoding(input_ptr(&in), input_avail(&in));
+
+		if (put_key(b, "encoding") < 0 || mpbuf_cstr(b, enc) < 0)
 			goto nomem;
 		(*count)++;
+		if (detect_to_utf8(&in, enc, err) < 0)
+			goto out;
 	}
 	if (fmt->describe && fmt->describe(fmt, input_ptr(&in), input_avail(&in), b, count) < 0)
 		goto nomem;

@@ -8,6 +8,7 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/paths.h daemon/paths.c \
 	daemon/wfile.h daemon/wfile.c \
 	daemon/detect.h daemon/detect.c \
+	daemon/charset.h daemon/charset.c daemon/transcode.h daemon/transcode.c \
 	daemon/settings.h daemon/settings.c \
 	daemon/log.h daemon/log.c \
 	daemon/notify.h daemon/notify.c \

@@ -113,3 +113,9 @@ bench: daemon/rowd $(EXTRA_PROGRAMS)
 	ROWD_TOP_SRCDIR='$(abs_top_srcdir)' ROWD_TOP_BUILDDIR='$(abs_top_builddir)' \
 		$(SHELL) $(srcdir)/tests/bench/run.sh
 .PHONY: bench
+
+# Encoding detection and conversion to UTF-8.
+check_PROGRAMS += tests/unit/test_charset
+tests_unit_test_charset_SOURCES = tests/unit/test_charset.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_charset_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_charset_LDADD = $(TEST_LDADD)

@@ -43,6 +43,7 @@
 #include "csv_sniff.h"
 #include "format.h"
 #include "options.h"
+#include "textline.h"
 
 /* ---- byte search ------------------------------------------------------- */
 
@@ -219,7 +220,8 @@ static int opt_char(const msgpack_object *o, const char *key, char *c, struct ro
 	return 1;
 }
 
-/* Options both directions take. *bom is set for "utf-8-sig". */
+/* Options both directions take. *bom is set for "utf-8-sig"; bom NULL
+ * (a reader) leaves `encoding` to textline_input_encoding. */
 static int opt_common(const msgpack_object *o, char *delim, char *quote, bool *bom,
                       struct rowd_error *err)
 {
@@ -232,6 +234,8 @@ static int opt_common(const msgpack_object *o, char *delim, char *quote, bool *b
 	if (*delim == *quote)
 		return rowd_error_set(err, ROWD_EINVAL,
 		                      "options 'delimiter' and 'quotechar' must differ");
+	if (!bom)
+		return 0;
 	*bom = false;
 	rc = opts_str(o, "encoding", &s, &n, err);
 	if (rc < 0)
@@ -243,7 +247,8 @@ static int opt_common(const msgpack_object *o, char *delim, char *quote, bool *b
 			if (strlen(encodings[i]) == n && strncasecmp(encodings[i], s, n) == 0)
 				break;
 		if (!encodings[i])
-			return rowd_error_set(err, ROWD_ENOTSUP, "encoding '%.*s' is not supported yet",
+			return rowd_error_set(err, ROWD_ENOTSUP,
+			                      "encoding '%.*s' is not supported for writing: rowd writes UTF-8",
 			                      (int)(n > 40 ? 40 : n), s);
 		*bom = i == 2;
 	}
@@ -1002,7 +1007,6 @@ static int rd_options(struct csv_reader *r, const struct fmt_args *a, struct row
 	char what[32];
 	int64_t skip = 0;
 	int t = 0, oe = 0;
-	bool bom;
 
 	snprintf(what, sizeof what, "format %s", a->fmt->name);
 	if (opts_check_known(o, rd_known, what, err) < 0)
@@ -1012,9 +1016,12 @@ static int rd_options(struct csv_reader *r, const struct fmt_args *a, struct row
 	r->delim = default_delim(a->fmt);
 	r->quote = '"';
 	r->header = true;
+	/* Sniffing reads the head: after the conversion to UTF-8 is set. */
+	if (textline_input_encoding(a->in, o, err) < 0)
+		return -1;
 	if (strcmp(a->fmt->name, "csv") == 0 && !opts_get(o, "delimiter") && sniff_delim(r, a, err) < 0)
 		return -1;
-	if (opt_common(o, &r->delim, &r->quote, &bom, err) < 0 ||
+	if (opt_common(o, &r->delim, &r->quote, NULL, err) < 0 ||
 	    opts_bool(o, "header", &r->header, err) < 0 ||
 	    opts_str_array(o, "fieldnames", &r->fieldnames, err) < 0 ||
 	    opts_int(o, "skip_rows", 0, INT64_MAX, &skip, err) < 0 ||

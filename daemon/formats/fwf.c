@@ -179,11 +179,13 @@ static int parse_names(const msgpack_object *opts, struct fwf_cols *c, struct ro
 	return c->named ? 0 : -1;
 }
 
+/* Readers (a->in set) convert any encoding; writers write UTF-8. */
 static int parse_options(const struct fmt_args *a, const char *const *known, const char *what,
                          struct fwf_cols *c, struct rowd_error *err)
 {
 	if (opts_check_known(a->options, known, what, err) < 0 ||
-	    textline_check_encoding(a->options, "fwf", err) < 0 ||
+	    (a->in ? textline_input_encoding(a->in, a->options, err)
+	           : textline_check_encoding(a->options, "fwf", err)) < 0 ||
 	    parse_widths(a->options, a->limits, c, err) < 0)
 		return -1;
 	return parse_names(a->options, c, err);

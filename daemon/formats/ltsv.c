@@ -71,7 +71,7 @@ static int ltsv_rd_open(const struct fmt_args *a, void **state, struct rowd_erro
 	int idx = 0;
 
 	if (opts_check_known(a->options, ltsv_rd_known, "format ltsv", err) < 0 ||
-	    textline_check_encoding(a->options, "ltsv", err) < 0 ||
+	    textline_input_encoding(a->in, a->options, err) < 0 ||
 	    opts_choice(a->options, "on_error", on_error_choices, &idx, err) < 0)
 		return -1;
 	r = calloc(1, sizeof *r);

@@ -6,7 +6,11 @@
 #include <strings.h>
 
 #include "textline.h"
+#include "charset.h"
 #include "options.h"
+
+/* How much of the head the encoding is guessed from. */
+#define ENCODING_HEAD (64 * 1024)
 
 void textline_init(struct textline_reader *lr, struct input *in, size_t max)
 {
@@ -128,4 +132,34 @@ int textline_check_encoding(const msgpack_object *opts, const char *fmt_name,
 	return rowd_error_set(err, ROWD_ENOTSUP,
 	                      "encoding '%.*s' is not supported by format %s: it is UTF-8 only",
 	                      (int)(n > 64 ? 64 : n), s, fmt_name);
+}
+
+int textline_input_encoding(struct input *in, const msgpack_object *opts,
+                            struct rowd_error *err)
+{
+	char name[32];
+	const char *s;
+	size_t n;
+	int rc = opts_str(opts, "encoding", &s, &n, err);
+
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		if (charset_is_utf8(s, n))
+			return 0;
+		if (n >= sizeof name || memchr(s, 0, n))
+			return rowd_error_set(err, ROWD_EINVAL, "unknown encoding '%.*s' (option 'encoding')",
+			                      (int)(n > 40 ? 40 : n), s);
+		memcpy(name, s, n);
+		name[n] = 0;
+		return input_set_encoding(in, name, err);
+	}
+	while (input_avail(in) < ENCODING_HEAD && !in->eof)
+		if (input_fill(in, err) < 0)
+			return -1;
+	s = charset_detect((const unsigned char *)input_ptr(in), input_avail(in), !in->eof);
+	if (strncmp(s, "utf-8", 5) == 0)
+		return 0;
+	s = charset_iconv_name(s, (const unsigned char *)input_ptr(in), input_avail(in));
+	return input_set_encoding(in, s, err);
 }

@@ -42,6 +42,12 @@ int textline_value(const msgpack_object *v, struct mpbuf *scratch, const char **
 int textline_check_encoding(const msgpack_object *opts, const char *fmt_name,
                             struct rowd_error *err);
 
+/* A reader's `encoding` option: UTF-8 names read as they are; another
+ * name converts the input to UTF-8 (EINVAL when iconv does not know it);
+ * no option detects the encoding from the head of the input. */
+int textline_input_encoding(struct input *in, const msgpack_object *opts,
+                            struct rowd_error *err);
+
 /* Sets err->line/row/offset in one go (row 0 = does not apply). */
 static inline void textline_locate(struct rowd_error *err, uint64_t line, uint64_t row,
                                    uint64_t offset)

@@ -204,3 +204,28 @@ def test_aread_bulk_double_buffers(sock: str) -> None:
             assert await source.aread_bulk(10) == []
 
     run(main())
+
+
+def test_other_encodings_read_without_option(sock: str, root: Path) -> None:
+    """A windows-1251 (or KOI8-R, UTF-16, gzip'd) CSV reads as UTF-8 rows
+    with no option; detect names the encoding; reset and totals agree."""
+    text = "id,город\n1,Москва\n2,Санкт-Петербург\n3,Нижний Новгород\n"
+    rows = [{"id": "1", "город": "Москва"}, {"id": "2", "город": "Санкт-Петербург"},
+            {"id": "3", "город": "Нижний Новгород"}]
+    (root / "cp1251.csv").write_bytes(text.encode("cp1251"))
+    (root / "koi8.csv.gz").write_bytes(gzip.compress(text.encode("koi8-r")))
+    (root / "utf16.tsv").write_bytes(text.replace(",", "\t").encode("utf-16"))
+
+    async def main() -> None:
+        async with rowd.Client() as client:
+            d = await client.detect("cp1251.csv")
+            assert (d["format"], d["encoding"], d["delimiter"]) == ("csv", "windows-1251", ",")
+            assert (await client.detect("koi8.csv.gz"))["encoding"] == "koi8-r"
+        for name in ("cp1251.csv", "koi8.csv.gz", "utf16.tsv"):
+            async with await rowd.aopen_iterable(name) as source:
+                assert [row async for row in source] == rows, name
+                assert await source.atotals() == 3
+                await source.areset()
+                assert await source.aread() == rows[0]
+
+    run(main())

@@ -823,7 +823,8 @@ END_TEST
 START_TEST(test_ltsv_errors)
 {
 	static const char text[] = "a:1\nb:2\tjunk\n\nc:3\n:x\nd:\xff\ne:5\n";
-	struct rd r = rd_str(&format_ltsv, text, NULL);
+	/* UTF-8 named: without it, the \xff would make this windows-1252. */
+	struct rd r = rd_str(&format_ltsv, text, "{\"encoding\":\"utf-8\"}");
 
 	/* "b:2\tjunk" starts at offset 4; "junk" at 8. */
 	expect_err(&r, ROWD_EFORMAT, "line 2: field 2 has no ':' (expected label:value)");
@@ -834,13 +835,14 @@ START_TEST(test_ltsv_errors)
 	assert_rows(&r, "{\"a\":\"1\"}\n");
 	rd_free(&r);
 
-	r = rd_str(&format_ltsv, text, "{\"on_error\":\"skip\"}");
+	r = rd_str(&format_ltsv, text, "{\"on_error\":\"skip\",\"encoding\":\"utf-8\"}");
 	expect_ok(&r, "{\"a\":\"1\"}\n{\"c\":\"3\"}\n{\"e\":\"5\"}\n");
 	ck_assert_uint_eq(r.skipped, 3);
 	rd_free(&r);
 
 	expect_read_fail(&format_ltsv, "a:1\n:x\n", NULL, ROWD_EFORMAT, "line 2: field 1 has an empty label");
-	expect_read_fail(&format_ltsv, "a:1\nb:\xc3\x28\n", NULL, ROWD_EFORMAT, "line 2: invalid UTF-8");
+	expect_read_fail(&format_ltsv, "a:1\nb:\xc3\x28\n", "{\"encoding\":\"utf8\"}", ROWD_EFORMAT,
+	                 "line 2: invalid UTF-8");
 	expect_read_fail(&format_ltsv, "plain text\n", NULL, ROWD_EFORMAT, "line 1: field 1 has no ':'");
 }
 END_TEST
@@ -962,8 +964,8 @@ START_TEST(test_ltsv_options)
 	expect_read_fail(&format_ltsv, "", "{\"delimiter\":\",\"}", ROWD_EINVAL,
 	                 "unknown option 'delimiter' for format ltsv");
 	expect_read_fail(&format_ltsv, "", "{\"on_error\":\"skip_all\"}", ROWD_EINVAL, "'on_error'");
-	expect_read_fail(&format_ltsv, "", "{\"encoding\":\"latin-1\"}", ROWD_ENOTSUP,
-	                 "encoding 'latin-1' is not supported by format ltsv");
+	expect_read_fail(&format_ltsv, "", "{\"encoding\":\"klingon\"}", ROWD_EINVAL,
+	                 "unknown encoding 'klingon'");
 	expect_read_fail(&format_ltsv, "", "{\"encoding\":5}", ROWD_EINVAL, "'encoding'");
 	expect_write_fail(&format_ltsv, "{\"a\":1}\n", "{\"on_error\":\"skip\"}", ROWD_EINVAL,
 	                  "unknown option 'on_error' for writing format ltsv");
@@ -1122,7 +1124,9 @@ START_TEST(test_fwf_utf8)
 	r = rd_str(&format_fwf, "aé\n", "{\"widths\":[1,1],\"names\":[\"a\",\"b\"]}");
 	expect_err(&r, ROWD_EFORMAT, "the end of column 2 ('b', byte 2) splits");
 	rd_free(&r);
-	r = rd_str(&format_fwf, "a\xff\n", "{\"widths\":[1,1],\"names\":[\"a\",\"b\"]}");
+	/* Without the option, such bytes would be taken as windows-1252. */
+	r = rd_str(&format_fwf, "a\xff\n",
+	           "{\"widths\":[1,1],\"names\":[\"a\",\"b\"],\"encoding\":\"utf-8\"}");
 	expect_err(&r, ROWD_EFORMAT, "line 1: invalid UTF-8");
 	ck_assert_int_eq(r.err.offset, 1);
 	rd_free(&r);
@@ -1155,8 +1159,10 @@ START_TEST(test_fwf_options)
 	                 "unknown option 'header' for format fwf");
 	expect_read_fail(&format_fwf, "", "{\"widths\":[3],\"on_error\":\"x\"}", ROWD_EINVAL,
 	                 "'on_error'");
-	expect_read_fail(&format_fwf, "", "{\"widths\":[3],\"encoding\":\"latin1\"}", ROWD_ENOTSUP,
-	                 "UTF-8 only");
+	expect_read_fail(&format_fwf, "", "{\"widths\":[3],\"encoding\":\"klingon\"}", ROWD_EINVAL,
+	                 "unknown encoding 'klingon'");
+	expect_write_fail(&format_fwf, "{\"a\":1}\n", "{\"widths\":[3],\"encoding\":\"latin1\"}",
+	                  ROWD_ENOTSUP, "UTF-8 only");
 	expect_write_fail(&format_fwf, "{\"a\":1}\n", "{\"widths\":[3],\"on_error\":\"skip\"}",
 	                  ROWD_EINVAL, "unknown option 'on_error' for writing format fwf");
 	expect_write_fail(&format_fwf, "{\"a\":1}\n", NULL, ROWD_EINVAL, "needs option 'widths'");
