@@ -82,6 +82,7 @@ EXTRA_DIST += tests/bench/py_bench.py client/python/README.md \
 	tests/python/test_concurrency.py \
 	tests/python/test_conformance.py \
 	tests/python/test_errors.py \
+	tests/python/test_matrix.py \
 	tests/python/test_read.py \
 	tests/python/test_sync.py \
 	tests/python/test_write.py \
