@@ -227,24 +227,21 @@ static void xml_rd_close(void *state)
 
 #define XML_READER_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES)
 
-static int xml_rd_open(const struct fmt_args *a, void **state, struct rowd_error *err)
+/* A reader over a->in; tag NULL for the tables scan. */
+static struct xml_rd *xml_reader_new(const struct fmt_args *a, const char *tag, size_t tlen,
+                                     struct rowd_error *err)
 {
-	const char *tag;
-	size_t tlen = 0;
-	int on_error = 0;
 	struct xml_rd *r;
 
-	if (xml_options(a, &tag, &tlen, &on_error, err) < 0)
-		return -1;
 	pthread_once(&xml_once, xml_init);
 	r = calloc(1, sizeof *r);
-	if (!r || !(r->tag = strndup(tag, tlen))) {
+	if (!r || (tag && !(r->tag = strndup(tag, tlen)))) {
 		free(r);
-		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for the xml reader");
+		rowd_error_set(err, ROWD_ENOMEM, "out of memory for the xml reader");
+		return NULL;
 	}
 	r->in = a->in;
 	r->lim = a->limits;
-	r->skip_bad = on_error == 1;
 	mpbuf_init(&r->text);
 	rowd_error_clear(&r->fail);
 	rowd_error_clear(&r->io_err);
@@ -257,13 +254,27 @@ static int xml_rd_open(const struct fmt_args *a, void **state, struct rowd_error
 		else
 			rowd_error_set(err, ROWD_ENOMEM, "cannot create the XML reader");
 		xml_rd_close(r);
-		return -1;
+		return NULL;
 	}
 	xmlTextReaderSetStructuredErrorHandler(r->rd, xml_on_error, r);
 	if (lock_down(r->rd, err) < 0) {
 		xml_rd_close(r);
-		return -1;
+		return NULL;
 	}
+	return r;
+}
+
+static int xml_rd_open(const struct fmt_args *a, void **state, struct rowd_error *err)
+{
+	const char *tag;
+	size_t tlen = 0;
+	int on_error = 0;
+	struct xml_rd *r;
+
+	if (xml_options(a, &tag, &tlen, &on_error, err) < 0 ||
+	    !(r = xml_reader_new(a, tag, tlen, err)))
+		return -1;
+	r->skip_bad = on_error == 1;
 	*state = r;
 	return 0;
 }
@@ -676,6 +687,149 @@ static int xml_rd_next(void *state, struct mpbuf *out, size_t max, size_t *nrows
 	return r->state;
 }
 
+/* ---- tables ------------------------------------------------------------- */
+
+/* `tables` lists what `tagname` can name: the elements that repeat under
+ * one parent, in the order they first repeat. One pass over the file. */
+#define XML_TABLES_MAX 1000           /* names listed */
+#define XML_SIBLING_NAMES_MAX 4096    /* distinct child names tracked per level */
+
+struct sibling { char *name; bool listed; unsigned count; };
+struct level { struct sibling *v; size_t n, cap; };
+struct tag_scan {
+	struct level *levels;
+	size_t nlevels;
+	char **names;
+	size_t nnames, names_cap;
+};
+
+static void level_clear(struct level *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	l->n = 0;
+}
+
+static void tag_scan_free(struct tag_scan *t)
+{
+	for (size_t i = 0; i < t->nlevels; i++) {
+		level_clear(&t->levels[i]);
+		free(t->levels[i].v);
+	}
+	free(t->levels);
+	free(t->names);
+}
+
+/* An element at depth d: its earlier siblings' children are forgotten,
+ * its own name counted among its siblings. */
+static int tag_seen(struct tag_scan *t, size_t d, const char *name, struct rowd_error *err)
+{
+	struct level *l;
+	struct sibling *s = NULL;
+
+	if (d >= t->nlevels) {
+		struct level *p = realloc(t->levels, (d + 1) * sizeof *p);
+
+		if (!p)
+			return nomem(err);
+		memset(p + t->nlevels, 0, (d + 1 - t->nlevels) * sizeof *p);
+		t->levels = p;
+		t->nlevels = d + 1;
+	}
+	for (size_t i = d + 1; i < t->nlevels; i++)
+		level_clear(&t->levels[i]);
+	l = &t->levels[d];
+	for (size_t i = 0; i < l->n && !s; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			s = &l->v[i];
+	if (!s) {
+		if (l->n == XML_SIBLING_NAMES_MAX)
+			return 0;
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 8;
+			struct sibling *v = realloc(l->v, cap * sizeof *v);
+
+			if (!v)
+				return nomem(err);
+			l->v = v;
+			l->cap = cap;
+		}
+		s = &l->v[l->n];
+		*s = (struct sibling){ .name = strdup(name) };
+		if (!s->name)
+			return nomem(err);
+		l->n++;
+	}
+	if (++s->count < 2 || s->listed || t->nnames == XML_TABLES_MAX)
+		return 0;
+	s->listed = true;
+	for (size_t i = 0; i < t->nnames; i++)
+		if (strcmp(t->names[i], name) == 0)
+			return 0;
+	if (t->nnames == t->names_cap) {
+		size_t cap = t->names_cap ? t->names_cap * 2 : 8;
+		char **p = realloc(t->names, cap * sizeof *p);
+
+		if (!p)
+			return nomem(err);
+		t->names = p;
+		t->names_cap = cap;
+	}
+	/* A copy of its own: the level's is freed with the parent. */
+	if (!(t->names[t->nnames] = strdup(name)))
+		return nomem(err);
+	t->nnames++;
+	return 0;
+}
+
+static int xml_tables(const struct fmt_args *a, struct mpbuf *out, struct rowd_error *err)
+{
+	static const char *const none[] = { NULL };
+	struct tag_scan t = { 0 };
+	struct xml_rd *r;
+	int rc = 0;
+
+	if (opts_check_known(a->options, none, "the tables of format xml", err) < 0 ||
+	    !(r = xml_reader_new(a, NULL, 0, err)))
+		return -1;
+	while (rc == 0) {
+		int step_rc = xmlTextReaderRead(r->rd);
+		int depth;
+
+		if (step_rc == 0 && !r->io_failed && !r->xml_fatal)
+			break;
+		if (step_rc <= 0) {
+			rc = parse_error(r, err);
+			break;
+		}
+		if (xmlTextReaderNodeType(r->rd) != XML_READER_TYPE_ELEMENT)
+			continue;
+		depth = xmlTextReaderDepth(r->rd);
+		if (depth < 0 || (size_t)depth >= r->lim->depth) {
+			rc = rowd_error_set(err, ROWD_ELIMIT, "elements nest deeper than the depth limit (%zu)",
+			                    r->lim->depth);
+			break;
+		}
+		rc = tag_seen(&t, (size_t)depth, (const char *)xmlTextReaderConstName(r->rd), err);
+	}
+	if (rc == 0) {
+		size_t at = proto_array_open(out);
+
+		for (size_t i = 0; at != (size_t)-1 && i < t.nnames && rc == 0; i++)
+			if (mpbuf_cstr(out, t.names[i]) < 0)
+				rc = nomem(err);
+		if (at == (size_t)-1)
+			rc = nomem(err);
+		else if (rc == 0)
+			proto_array_close(out, at, (uint32_t)t.nnames);
+	}
+	for (size_t i = 0; i < t.nnames; i++)
+		free(t.names[i]);
+	tag_scan_free(&t);
+	xml_rd_close(r);
+	return rc;
+}
+
 /* ---- detection ---------------------------------------------------------- */
 
 static int xml_probe(const char *head, size_t n)
@@ -699,8 +853,9 @@ static const char *const xml_extensions[] = { "xml", NULL };
 const struct format_ops format_xml = {
 	.name = "xml",
 	.extensions = xml_extensions,
-	.caps = FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_NESTED | FMT_CAP_STREAM,
+	.caps = FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_NESTED | FMT_CAP_STREAM | FMT_CAP_TABLES,
 	.probe = xml_probe,
+	.tables = xml_tables,
 	.rd_open = xml_rd_open,
 	.rd_next = xml_rd_next,
 	.rd_columns = NULL,

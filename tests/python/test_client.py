@@ -50,6 +50,8 @@ def test_detect_and_tables(sock: str) -> None:
             assert d["format"] == "jsonl"
             with pytest.raises(rowd.NotSupported, match="no tables"):
                 await client.tables("iterabledata/2cols6rows.csv")
+            # XML: the element names that can be a tagname.
+            assert await client.tables("iterabledata/books.xml") == ["book"]
             with pytest.raises(rowd.PathError):
                 await client.detect("missing.csv")
 

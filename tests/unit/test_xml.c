@@ -223,6 +223,46 @@ START_TEST(batch_sizes_equal)
 }
 END_TEST
 
+/* tables: the element names that repeat under one parent, in the order
+ * they first repeat; bad XML is an error with its line. */
+static char *tables_of(const char *xml, const char *options, struct rowd_error *err)
+{
+	char path[] = "/tmp/rowd-xml-XXXXXX";
+	int fd = mkstemp(path);
+	char *res;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, xml, strlen(xml)), (ssize_t)strlen(xml));
+	close(fd);
+	res = fmt_tables_raw(&format_xml, path, options, err);
+	unlink(path);
+	return res;
+}
+
+START_TEST(tables_list_repeated_elements)
+{
+	struct rowd_error err;
+	char *t = fmt_tables_raw(&format_xml, CONF "/iterabledata/books.xml", NULL, &err);
+
+	ck_assert_msg(t, "%s", err.message);
+	ck_assert_str_eq(t, "[\"book\"]");
+	free(t);
+	t = tables_of("<r><a><x/><x k='1'/></a><a><y/><y/><x/></a><b/><p:c xmlns:p='u'/>"
+	              "<p:c xmlns:p='u'/></r>", NULL, &err);
+	ck_assert_msg(t, "%s", err.message);
+	ck_assert_str_eq(t, "[\"x\",\"a\",\"y\",\"p:c\"]");
+	free(t);
+	t = tables_of("<only><one/></only>", NULL, &err);
+	ck_assert_str_eq(t, "[]");
+	free(t);
+	ck_assert(tables_of("<r><a></r>", NULL, &err) == NULL);
+	ck_assert_int_eq(err.code, ROWD_EFORMAT);
+	ck_assert_int_eq(err.line, 1);
+	ck_assert(tables_of("<r/>", "{\"tagname\":\"a\"}", &err) == NULL);
+	ck_assert_int_eq(err.code, ROWD_EINVAL);
+}
+END_TEST
+
 START_TEST(gzip_codec)
 {
 	char path[] = "/tmp/rowd-xml-XXXXXX";
@@ -539,7 +579,8 @@ START_TEST(probe_and_registry)
 	ck_assert_ptr_eq(format_by_content("<?xml version=\"1.0\"?>\n<r/>\n", 27), &format_xml);
 	ck_assert_ptr_null(format_xml.unavailable);
 	ck_assert_ptr_null(format_xml.wr_open);
-	ck_assert_uint_eq(format_xml.caps, FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_NESTED | FMT_CAP_STREAM);
+	ck_assert_uint_eq(format_xml.caps,
+	                 FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_NESTED | FMT_CAP_STREAM | FMT_CAP_TABLES);
 }
 END_TEST
 
@@ -575,6 +616,7 @@ static Suite *xml_suite(void)
 	tcase_add_test(t, repeated_children_keep_first_place);
 	tcase_add_test(t, batch_sizes_equal);
 	tcase_add_test(t, gzip_codec);
+	tcase_add_test(t, tables_list_repeated_elements);
 	tcase_add_test(t, encodings);
 
 	t = tcase(s, "errors");
