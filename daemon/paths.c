@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -104,12 +105,41 @@ static int split_root(const struct roots *r, const char *path, size_t len, char 
  * the kernel where the fd really is and refuse it unless that lies
  * beneath the root. The check is on the opened object itself, so a path
  * swapped during the lookup cannot slip out. */
+/* True when rel climbs above its start by its own ".." (or is absolute):
+ * refused before any lookup, as openat2 would (EXDEV), so a missing file
+ * outside the root answers EACCES there too, never ENOENT. */
+static bool climbs_out(const char *rel)
+{
+	long depth = 0;
+
+	if (rel[0] == '/')
+		return true;
+	for (const char *p = rel; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return true;
+		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p += len;
+		p += *p == '/';
+	}
+	return false;
+}
+
 static int open_then_check(int dirfd, const char *rel, int flags)
 {
 	char link[64], real[PATH_MAX], root[PATH_MAX];
 	ssize_t n, rn;
-	int fd = openat(dirfd, rel, flags);
+	int fd;
 
+	if (climbs_out(rel)) {
+		errno = EXDEV;
+		return -1;
+	}
+	fd = openat(dirfd, rel, flags);
 	if (fd < 0)
 		return -1;
 	snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);

@@ -55,8 +55,8 @@ static bool spawn(struct daemon *d, const char *const *extra)
 		argv[n++] = "-q";
 		argv[n++] = "--error-exitcode=99";
 		argv[n++] = "--leak-check=full";
-		argv[n++] = "--errors-for-leak-kinds=definite";
-		argv[n++] = "--show-leak-kinds=definite";
+		argv[n++] = "--errors-for-leak-kinds=definite,indirect";
+		argv[n++] = "--show-leak-kinds=definite,indirect";
 	}
 	argv[n++] = rowd;
 	argv[n++] = "-s";
@@ -89,7 +89,7 @@ static bool spawn(struct daemon *d, const char *const *extra)
 		_exit(127);
 	}
 	/* Ready when a connect succeeds (valgrind makes start-up slow). */
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < (use_valgrind() ? 3000 : 600); i++) {
 		int fd = daemon_connect_raw(d);
 		int status;
 
