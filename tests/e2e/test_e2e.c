@@ -1420,6 +1420,70 @@ START_TEST(test_write_formats)
 }
 END_TEST
 
+/* NESTED_ROWS as BSON can hold them: its largest integer is int64's. */
+#define BSON_ROWS                                                                      \
+	"[{\"a\":1,\"b\":{\"c\":[1,2.5,null,true,false]},\"s\":\"h\\u00e9llo \\u2713 \\ud834\\udd1e\"}," \
+	"{\"a\":-9223372036854775808,\"b\":{},\"s\":\"\"},"                                \
+	"{\"a\":9223372036854775807,\"b\":[[],[{}]],\"s\":\"q\\\"b\\\\n\\n\\t\"}]"
+
+/* BSON written and read back through the daemon, plain and gzipped; what
+ * is on disk is BSON (document lengths that add up to the file). */
+START_TEST(test_write_bson)
+{
+	struct daemon *d;
+	const msgpack_object *rows = J(BSON_ROWS);
+	char *text;
+	size_t n = 0, off = 0, docs = 0;
+	rowd_ctx *c;
+	int h;
+
+	d = start(NULL);
+	c = conn(d);
+	write_file(c, "out.bson", rows, NULL);
+	write_file(c, "out.bson.gz", rows, NULL);
+	expect_obj(slurp_rows(c, "out.bson", NULL, 2), rows, "out.bson read back");
+	expect_obj(slurp_rows(c, "out.bson.gz", NULL, 2), rows, "out.bson.gz read back");
+	h = open_r(c, "out.bson.gz", NULL);
+	ck_assert_msg(is_str(field(rowd_last_answer(c), "format"), "bson") &&
+	              is_str(field(rowd_last_answer(c), "codec"), "gzip"), "open out.bson.gz: %s",
+	              js(rowd_last_answer(c)));
+	ck_assert_msg(rowd_totals(c, h) == 3, "totals of out.bson.gz: %s", rowd_errstr(c));
+	OK(c, rowd_close(c, h, NULL));
+
+	text = daemon_get(d, "out.bson", &n);
+	ck_assert_ptr_nonnull(text);
+	while (off + 4 <= n) {
+		const unsigned char *p = (const unsigned char *)text + off;
+		size_t len = p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+
+		ck_assert_msg(len >= 5 && off + len <= n && text[off + len - 1] == 0,
+		              "out.bson: document %zu at %zu has length %zu", docs + 1, off, len);
+		off += len;
+		docs++;
+	}
+	ck_assert_msg(off == n && docs == 3, "out.bson: %zu documents in %zu of %zu bytes", docs,
+	              off, n);
+	free(text);
+	text = daemon_get(d, "out.bson.gz", &n);
+	ck_assert_msg(text && n > 18 && (unsigned char)text[0] == 0x1f &&
+	              (unsigned char)text[1] == 0x8b, "out.bson.gz is not gzip");
+	free(text);
+
+	/* Above int64: EINVAL naming the field, and nothing of that row in
+	 * the file; the handle goes on. */
+	h = open_w(c, "big.bson", NULL);
+	ck_assert_int_gt(h, 0);
+	expect_fail(c, rowd_write(c, h, J("{\"u\":18446744073709551615}")), "EINVAL",
+	            "uint64 above int64 to BSON");
+	ck_assert_msg(strstr(rowd_errstr(c), "field 'u'"), "%s", rowd_errstr(c));
+	ck_assert_int_eq(rowd_write(c, h, J("{\"u\":1}")), 0);
+	OK(c, rowd_close(c, h, NULL));
+	expect_obj(slurp_rows(c, "big.bson", NULL, 10), J("[{\"u\":1}]"), "big.bson read back");
+	rowd_free(c);
+	stop(d);
+}
+END_TEST
+
 /* ======================================================================= */
 /* conformance through the daemon                                          */
 /* ======================================================================= */
@@ -1488,6 +1552,7 @@ START_TEST(test_iterabledata)
 		{ "2cols6rows_flat.ndjson", NULL, "jsonl" },
 		{ "2cols6rows_array.json", NULL, "json" },
 		{ "2cols6rows_tag.json", "{\"tagname\":\"persons\"}", "json" },
+		{ "2cols6rows_flat.bson", NULL, "bson" },
 	};
 	struct daemon *d;
 	const msgpack_object *six = J(SIX);
@@ -1633,6 +1698,7 @@ START_TEST(test_detect_by_content)
 		{ "2cols6rows_flat.jsonl", "people.data", "jsonl", "none" },
 		{ "2cols6rows_array.json", "array.data", "json", "none" },
 		{ "2cols6rows.csv", "plain", "csv", "none" },
+		{ "2cols6rows_flat.bson", "dump.data", "bson", "none" },
 	};
 	struct daemon *d;
 	const msgpack_object *ans = NULL;
@@ -1988,6 +2054,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_sigkill_mid_write);
 	tcase_add_test(tc, test_sigterm_with_open_write);
 	tcase_add_test(tc, test_write_formats);
+	tcase_add_test(tc, test_write_bson);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("conformance");
