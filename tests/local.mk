@@ -113,3 +113,13 @@ bench: daemon/rowd $(EXTRA_PROGRAMS)
 	ROWD_TOP_SRCDIR='$(abs_top_srcdir)' ROWD_TOP_BUILDDIR='$(abs_top_builddir)' \
 		$(SHELL) $(srcdir)/tests/bench/run.sh
 .PHONY: bench
+
+# Allocation failure injection (malloc interposed in the test itself).
+check_PROGRAMS += tests/unit/test_alloc_fail
+tests_unit_test_alloc_fail_SOURCES = tests/unit/test_alloc_fail.c tests/unit/fmt_harness.h \
+	tests/unit/fmt_harness.c
+tests_unit_test_alloc_fail_CPPFLAGS = $(TEST_CPPFLAGS)
+# The compiler must not treat malloc as the builtin it knows (it would move
+# the arming of the hooks across the calls).
+tests_unit_test_alloc_fail_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_unit_test_alloc_fail_LDADD = $(TEST_LDADD)
