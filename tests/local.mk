@@ -123,3 +123,9 @@ tests_unit_test_alloc_fail_CPPFLAGS = $(TEST_CPPFLAGS)
 # the arming of the hooks across the calls).
 tests_unit_test_alloc_fail_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_unit_test_alloc_fail_LDADD = $(TEST_LDADD)
+
+# Misbehaving clients and conditions against the real daemon.
+check_PROGRAMS += tests/e2e/test_abuse
+tests_e2e_test_abuse_SOURCES = tests/e2e/test_abuse.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_abuse_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_abuse_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
