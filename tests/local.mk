@@ -129,3 +129,5 @@ check_PROGRAMS += tests/e2e/test_abuse
 tests_e2e_test_abuse_SOURCES = tests/e2e/test_abuse.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
 tests_e2e_test_abuse_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_abuse_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
+# The soak test: run by hand (README, "Soak test"), never by make check.
+dist_noinst_SCRIPTS += tests/soak/soak.py

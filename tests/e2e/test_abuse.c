@@ -42,6 +42,15 @@
 #define SAMPLE "tests/data/conformance/iterabledata/2cols6rows.csv"
 #define RSS_SLACK_KIB (16 * 1024)
 
+/* Under a sanitizer or valgrind the daemon's freed memory sits in a
+ * quarantine (ASan's holds up to 256 MB): RSS says nothing there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_CHECKED() false
+#else
+#define RSS_CHECKED() (!getenv("ROWD_VALGRIND") || !*getenv("ROWD_VALGRIND") || \
+                       strcmp(getenv("ROWD_VALGRIND"), "0") == 0)
+#endif
+
 static double now(void)
 {
 	struct timespec ts;
@@ -232,8 +241,8 @@ static void check_settled(const struct baseline *b, const char *what)
 	ck_assert_msg(handles == 0, "%s: %lld handles remain", what, (long long)handles);
 	ck_assert_msg(fds == b->fds, "%s: %d descriptors open, %d before", what, fds, b->fds);
 	rss = rss_kib();
-	ck_assert_msg(rss - b->rss <= RSS_SLACK_KIB, "%s: RSS %ld KiB, %ld KiB before", what, rss,
-	              b->rss);
+	ck_assert_msg(!RSS_CHECKED() || rss - b->rss <= RSS_SLACK_KIB, "%s: RSS %ld KiB, %ld KiB before",
+	              what, rss, b->rss);
 	ck_assert_msg(rowd_ping(b->ctl) == 0, "%s: ping: %s", what, rowd_errstr(b->ctl));
 	fprintf(stderr, "%s: settled: %d fds, RSS %ld KiB (baseline %ld)\n", what, fds, rss, b->rss);
 }
