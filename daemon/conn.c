@@ -28,15 +28,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void reqmsg_free(struct reqmsg *m)
-{
-	if (!m)
-		return;
-	msgpack_unpacked_destroy(&m->up);
-	free(m->buf);
-	free(m);
-}
-
 void conn_forget_convert(struct conn *c, struct reqmsg *m)
 {
 	for (struct reqmsg **p = &c->converts; *p; p = &(*p)->next_active)
@@ -121,27 +112,6 @@ static void conn_fatal(struct conn *c, const struct rowd_error *err)
 	conn_check_done(c);
 }
 
-static struct reqmsg *reqmsg_from(char *buf, size_t len, struct rowd_error *err)
-{
-	struct reqmsg *m = calloc(1, sizeof *m);
-	size_t off = 0;
-
-	if (!m) {
-		free(buf);
-		rowd_error_set(err, ROWD_ENOMEM, "out of memory");
-		return NULL;
-	}
-	m->buf = buf;
-	m->len = len;
-	msgpack_unpacked_init(&m->up);
-	if (msgpack_unpack_next(&m->up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-		reqmsg_free(m);
-		rowd_error_set(err, ROWD_EPROTO, "undecodable msgpack frame");
-		return NULL;
-	}
-	return m;
-}
-
 /* Binary frames: the scanner finds where each object ends, enforcing the
  * limits before msgpack-c allocates anything. */
 static void process_binary(struct conn *c)
@@ -164,15 +134,22 @@ static void process_binary(struct conn *c)
 			return;
 		}
 		copy = malloc(flen);
-		if (!copy) {
-			rowd_error_set(&err, ROWD_ENOMEM, "out of memory for a request");
-			conn_fatal(c, &err);
-			return;
-		}
-		memcpy(copy, c->in.data + c->in_off, flen);
+		if (copy)
+			memcpy(copy, c->in.data + c->in_off, flen);
 		c->in_off += flen;
 		proto_scanner_init(&c->scan);
+		/* Out of memory fails this request only: the scanner found
+		 * where the frame ends, so the next one can still be read. */
+		if (!copy) {
+			rowd_error_set(&err, ROWD_ENOMEM, "out of memory for a request");
+			conn_send_error(c, NULL, 0, &err);
+			continue;
+		}
 		m = reqmsg_from(copy, flen, &err);
+		if (!m && err.code == ROWD_ENOMEM) {
+			conn_send_error(c, NULL, 0, &err);
+			continue;
+		}
 		if (!m) {
 			conn_fatal(c, &err);
 			return;

@@ -87,6 +87,9 @@ void conn_limits_changed(struct conn *c);
  * timeout seconds. */
 void conn_check_idle(struct conn *c, unsigned timeout);
 
+/* reqmsg.c. Takes buf (malloc'd, one whole frame), also on failure:
+ * NULL with ENOMEM, or EPROTO when the bytes do not decode. */
+struct reqmsg *reqmsg_from(char *buf, size_t len, struct rowd_error *err);
 void reqmsg_free(struct reqmsg *m);
 void conn_forget_convert(struct conn *c, struct reqmsg *m);
 /* Text mode: a request without an id is answered with its request number

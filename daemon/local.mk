@@ -19,6 +19,8 @@ daemon_librowdcore_la_SOURCES = \
 	daemon/jobs.h daemon/jobs.c \
 	daemon/conn.h daemon/conn.c \
 	daemon/dispatch.c daemon/convert.c \
+	daemon/reqmsg.c \
+	daemon/fdlimit.h daemon/fdlimit.c \
 	daemon/server.h daemon/server.c \
 	daemon/codecs/registry.c daemon/codecs/none.c daemon/codecs/gzip.c \
 	daemon/codecs/stream.h daemon/codecs/stream.c \

@@ -16,6 +16,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f, LimitFSIZE=) must fail the write
+	 * with EFBIG (an EIO answer), not kill the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 	log_init();
 	config_defaults(&cfg);
 	rc = config_from_args(&cfg, &flags, argc, argv);

@@ -17,6 +17,7 @@
 #include <event2/thread.h>
 
 #include "conn.h"
+#include "fdlimit.h"
 #include "handle.h"
 #include "log.h"
 #include "notify.h"
@@ -76,6 +77,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		reject(fd, ROWD_ELIMIT, "too many connections (connections limit reached)");
 		return;
 	}
+	fdlimit_accepted(s);
 	evutil_make_socket_nonblocking(fd);
 	c = conn_new(s, fd);
 	if (!c) {
@@ -508,6 +510,7 @@ int server_init(struct server *s, struct rowd_config *cfg, struct config_flags *
 		if (n > 0)
 			log_info("removed %d stale temp files under %s", n, s->rt->roots.v[i].path);
 	}
+	fdlimit_raise();
 	if (evthread_use_pthreads() < 0) {
 		log_error("libevent has no pthreads support");
 		return -1;
@@ -539,6 +542,10 @@ int server_init(struct server *s, struct rowd_config *cfg, struct config_flags *
 	if (!s->listener) {
 		log_error("cannot listen");
 		close(s->listen_fd);
+		return -1;
+	}
+	if (fdlimit_guard_accept(s) < 0) {
+		log_error("cannot set up the listener");
 		return -1;
 	}
 	s->ev_term = evsignal_new(s->base, SIGTERM, on_signal, s);
@@ -581,6 +588,7 @@ void server_free(struct server *s)
 		event_free(s->ev_tick);
 	if (s->ev_stop_timeout)
 		event_free(s->ev_stop_timeout);
+	fdlimit_free(s);
 	if (s->socket_owned)
 		unlink(s->cfg.socket_path);
 	if (s->base)

@@ -36,6 +36,9 @@ struct server {
 	bool stopping;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_stop_timeout;
 	unsigned long ticks;
+	/* fdlimit.c: accept() ran out of descriptors; the listener pauses. */
+	struct event *ev_accept_resume;
+	bool accept_starved;
 };
 
 /* Sets everything up (socket, roots, workers) from cfg and flags (both

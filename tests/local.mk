@@ -124,3 +124,21 @@ check_PROGRAMS += tests/unit/test_charset
 tests_unit_test_charset_SOURCES = tests/unit/test_charset.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
 tests_unit_test_charset_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_charset_LDADD = $(TEST_LDADD)
+
+# Allocation failure injection (malloc interposed in the test itself).
+check_PROGRAMS += tests/unit/test_alloc_fail
+tests_unit_test_alloc_fail_SOURCES = tests/unit/test_alloc_fail.c tests/unit/fmt_harness.h \
+	tests/unit/fmt_harness.c
+tests_unit_test_alloc_fail_CPPFLAGS = $(TEST_CPPFLAGS)
+# The compiler must not treat malloc as the builtin it knows (it would move
+# the arming of the hooks across the calls).
+tests_unit_test_alloc_fail_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_unit_test_alloc_fail_LDADD = $(TEST_LDADD)
+
+# Misbehaving clients and conditions against the real daemon.
+check_PROGRAMS += tests/e2e/test_abuse
+tests_e2e_test_abuse_SOURCES = tests/e2e/test_abuse.c tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_abuse_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_abuse_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
+# The soak test: run by hand (README, "Soak test"), never by make check.
+dist_noinst_SCRIPTS += tests/soak/soak.py

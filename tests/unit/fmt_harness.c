@@ -23,9 +23,25 @@ static int parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *r
 	rowd_limits_default(&lim);
 	if (proto_json_to_msgpack(json, strlen(json), &lim, raw, err) < 0)
 		return -1;
-	if (msgpack_unpack_next(up, raw->data, raw->len, &off) != MSGPACK_UNPACK_SUCCESS)
+	switch (msgpack_unpack_next(up, raw->data, raw->len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		return rowd_error_set(err, ROWD_ENOMEM, "harness: out of memory");
+	default:
 		return rowd_error_set(err, ROWD_EINVAL, "harness: bad options");
+	}
 	*out = &up->data;
+	return 0;
+}
+
+/* Decodes one row the harness packed; msgpack-c fails only for memory. */
+static int unpack_row(msgpack_unpacked *up, const struct mpbuf *row, struct rowd_error *err)
+{
+	size_t off = 0;
+
+	if (msgpack_unpack_next(up, row->data, row->len, &off) != MSGPACK_UNPACK_SUCCESS)
+		return rowd_error_set(err, ROWD_ENOMEM, "harness: out of memory decoding a row");
 	return 0;
 }
 
@@ -192,7 +208,7 @@ char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
 	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
 		goto out;
 	if (output_open(&out, fd, &codec_none, NULL, err) < 0)
-		goto out;
+		goto close_out;   /* output_open may have allocated its buffer */
 	a.fmt = f;
 	a.out = &out;
 	a.limits = &lim;
@@ -201,11 +217,10 @@ char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		size_t off = 0;
 
 		row.len = 0;
 		if (len && (proto_json_to_msgpack(p, len, &lim, &row, err) < 0 ||
-		            msgpack_unpack_next(&up, row.data, row.len, &off) != MSGPACK_UNPACK_SUCCESS ||
+		            unpack_row(&up, &row, err) < 0 ||
 		            f->wr_row(st, &up.data, err) < 0 ||
 		            output_flush_if_full(&out, err) < 0))
 			goto close_fmt;
@@ -222,11 +237,17 @@ out:
 	if (rc == 0) {
 		off_t size = lseek(fd, 0, SEEK_END);
 
+		/* Out of memory here is a failure like any other
+		 * (tests/unit/test_alloc_fail.c makes it happen). */
 		res = malloc((size_t)size + 1);
-		if (!res || pread(fd, res, (size_t)size, 0) != size)
-			abort();
-		res[size] = 0;
-		*n = (size_t)size;
+		if (!res) {
+			rowd_error_set(err, ROWD_ENOMEM, "harness: out of memory");
+		} else {
+			if (pread(fd, res, (size_t)size, 0) != size)
+				abort();
+			res[size] = 0;
+			*n = (size_t)size;
+		}
 	}
 	close(fd);
 	mpbuf_free(&optraw);
@@ -288,11 +309,10 @@ static int write_rows(const struct format_ops *f, void *st, const char *rows_jso
 	while (*p && rc == 0) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		size_t off = 0;
 
 		row.len = 0;
 		if (len && (proto_json_to_msgpack(p, len, lim, &row, err) < 0 ||
-		            msgpack_unpack_next(&up, row.data, row.len, &off) != MSGPACK_UNPACK_SUCCESS ||
+		            unpack_row(&up, &row, err) < 0 ||
 		            f->wr_row(st, &up.data, err) < 0 ||
 		            output_flush_if_full(out, err) < 0))
 			rc = -1;
