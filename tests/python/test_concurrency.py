@@ -107,12 +107,13 @@ def test_ticker_keeps_ticking_while_a_large_file_streams(sock: str) -> None:
         assert n == BIG_ROWS
         during = [x for x in ticks if start <= x <= end]
         gaps = sorted(b - a for a, b in zip(during, during[1:]))
-        assert len(during) >= (end - start) / 0.02, (len(during), end - start)
-        # A blocking client would stop the ticker for the whole file; allow
-        # the odd preemption of a busy machine, not more.
+        assert len(during) >= (end - start) / 0.05, (len(during), end - start)
+        # A blocking client would stop the ticker for the whole file (over a
+        # second); allow the preemptions of a loaded 2-core machine (load
+        # ~14 gave a p95 of 28 ms), not more.
         p95 = gaps[int(len(gaps) * 0.95)]
-        assert p95 < 0.02, f"95% of the gaps under {p95 * 1000:.1f} ms"
-        assert gaps[-1] < 0.25, f"the loop was blocked for {gaps[-1] * 1000:.1f} ms"
+        assert p95 < 0.05, f"95% of the gaps under {p95 * 1000:.1f} ms"
+        assert gaps[-1] < 0.4, f"the loop was blocked for {gaps[-1] * 1000:.1f} ms"
 
     run(main())
 
