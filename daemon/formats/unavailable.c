@@ -26,9 +26,6 @@ UNAVAILABLE(format_xml, "xml", "libxml2", "xml");
 #ifndef ROWD_WITH_BSON
 UNAVAILABLE(format_bson, "bson", "libbson", "bson");
 #endif
-#ifndef ROWD_WITH_AVRO
-UNAVAILABLE(format_avro, "avro", "libavro (avro-c)", "avro");
-#endif
 #ifndef ROWD_WITH_XLS
 UNAVAILABLE(format_xls, "xls", "libfreexl", "xls");
 #endif
