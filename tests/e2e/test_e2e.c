@@ -1488,6 +1488,7 @@ START_TEST(test_iterabledata)
 		{ "2cols6rows_flat.ndjson", NULL, "jsonl" },
 		{ "2cols6rows_array.json", NULL, "json" },
 		{ "2cols6rows_tag.json", "{\"tagname\":\"persons\"}", "json" },
+		{ "2cols6rows.avro", NULL, "avro" },
 	};
 	struct daemon *d;
 	const msgpack_object *six = J(SIX);
