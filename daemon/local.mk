@@ -41,7 +41,8 @@ daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c 
 # Avro: our own container reader/writer over yajl and zlib (always built);
 # snappy blocks when libsnappy is found; bzip2/xz/zstd blocks follow HAVE_*.
 daemon_librowdcore_la_SOURCES += daemon/formats/avro.h daemon/formats/avro.c \
-	daemon/formats/avro_schema.c daemon/formats/avro_decode.c daemon/formats/avro_codec.c
+	daemon/formats/avro_schema.c daemon/formats/avro_decode.c daemon/formats/avro_codec.c \
+	daemon/formats/avro_write.c
 daemon_librowdcore_la_CPPFLAGS += $(SNAPPY_CFLAGS)
 daemon_librowdcore_la_LIBADD += $(SNAPPY_LIBS)
 # sqlite3 is a required dependency.

@@ -27,6 +27,8 @@
  *
  * totals sums the blocks' row counts (rd_count), checking each block's
  * framing and sync marker but neither decompressing nor decoding it.
+ *
+ * The writer (avro_write.c) infers the schema from the rows.
  */
 #include "config.h"
 
@@ -502,12 +504,16 @@ static const char *const avro_extensions[] = { "avro", NULL };
 const struct format_ops format_avro = {
 	.name = "avro",
 	.extensions = avro_extensions,
-	.caps = FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_NESTED | FMT_CAP_STREAM |
-	        FMT_CAP_BINARY,
+	.caps = FMT_CAP_READ | FMT_CAP_WRITE | FMT_CAP_TOTALS | FMT_CAP_NESTED |
+	        FMT_CAP_STREAM | FMT_CAP_BINARY,
 	.probe = avro_probe,
 	.rd_open = avro_rd_open,
 	.rd_next = avro_rd_next,
 	.rd_count = avro_rd_count,
 	.rd_columns = avro_rd_columns,
 	.rd_close = avro_rd_close,
+	.wr_open = avro_wr_open,
+	.wr_row = avro_wr_row,
+	.wr_finish = avro_wr_finish,
+	.wr_close = avro_wr_close,
 };

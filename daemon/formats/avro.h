@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #include "mpbuf.h"
 #include "rowd_proto.h"
 
@@ -122,8 +124,16 @@ const char *avro_codec_name(enum avro_codec c);
  * adds the block's). */
 int avro_block_decompress(enum avro_codec c, const uint8_t *in, size_t n, size_t max,
                           struct mpbuf *out, struct rowd_error *err);
-/* Compresses (writer): null and deflate. */
+/* Compresses (writer): null, deflate, snappy (when built). */
 int avro_block_compress(enum avro_codec c, int level, const uint8_t *in, size_t n,
                         struct mpbuf *out, struct rowd_error *err);
+
+/* ---- writer (avro_write.c) ------------------------------------------------ */
+
+struct fmt_args;
+int avro_wr_open(const struct fmt_args *a, void **state, struct rowd_error *err);
+int avro_wr_row(void *state, const msgpack_object *row, struct rowd_error *err);
+int avro_wr_finish(void *state, struct rowd_error *err);
+void avro_wr_close(void *state);
 
 #endif

@@ -377,6 +377,22 @@ int avro_block_compress(enum avro_codec c, int level, const uint8_t *in, size_t 
 			return rowd_error_set(err, ROWD_ENOMEM, "out of memory for an avro block");
 		return 0;
 	}
+#ifdef HAVE_SNAPPY
+	if (c == AVRO_CODEC_SNAPPY) {
+		size_t len = snappy_max_compressed_length(n);
+		uint32_t crc = (uint32_t)crc32(0, (const Bytef *)in, (uInt)n);
+
+		if (n > (1u << 30))
+			return rowd_error_set(err, ROWD_ELIMIT, "an avro block over 1 GiB");
+		if (mpbuf_reserve(out, len + 4) < 0)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory for an avro block");
+		if (snappy_compress((const char *)in, n, out->data, &len) != SNAPPY_OK)
+			return rowd_error_set(err, ROWD_EIO, "snappy compression failed");
+		out->len = len;
+		mp_put_be32(out, crc);
+		return 0;
+	}
+#endif
 	if (c != AVRO_CODEC_DEFLATE)
 		return rowd_error_set(err, ROWD_ENOTSUP, "writing avro block codec %s is not supported",
 		                      avro_codec_name(c));

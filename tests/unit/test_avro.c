@@ -1062,6 +1062,230 @@ START_TEST(options_refused)
 }
 END_TEST
 
+/* ---- writer ------------------------------------------------------------------- */
+
+/* Writes rows (JSON Lines) one by one, going on after a rejected row;
+ * errors are collected one per line as "row N: CODE message". Returns
+ * the file (malloc'd, *n set). */
+static char *write_lenient(const char *rows, const char *opts, size_t *n, char *errs,
+                           size_t errcap)
+{
+	struct rowd_limits lim;
+	struct rowd_error err;
+	struct output out;
+	struct fmt_args a = { 0 };
+	struct mpbuf optraw, row;
+	msgpack_unpacked optup, up;
+	size_t off = 0;
+	void *st = NULL;
+	char *res;
+	int fd = memfd_create("avrow", 0);
+	off_t size;
+
+	ck_assert(fd >= 0);
+	errs[0] = 0;
+	rowd_limits_default(&lim);
+	mpbuf_init(&optraw);
+	mpbuf_init(&row);
+	msgpack_unpacked_init(&optup);
+	msgpack_unpacked_init(&up);
+	if (opts) {
+		ck_assert_int_eq(proto_json_to_msgpack(opts, strlen(opts), &lim, &optraw, &err), 0);
+		ck_assert(msgpack_unpack_next(&optup, optraw.data, optraw.len, &off) == MSGPACK_UNPACK_SUCCESS);
+		a.options = &optup.data;
+	}
+	ck_assert_int_eq(output_open(&out, fd, &codec_none, NULL, &err), 0);
+	a.fmt = &format_avro;
+	a.out = &out;
+	a.limits = &lim;
+	ck_assert_msg(format_avro.wr_open(&a, &st, &err) == 0, "%s", err.message);
+	for (const char *p = rows; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		row.len = 0;
+		off = 0;
+		ck_assert_int_eq(proto_json_to_msgpack(p, len, &lim, &row, &err), 0);
+		ck_assert(msgpack_unpack_next(&up, row.data, row.len, &off) == MSGPACK_UNPACK_SUCCESS);
+		rowd_error_clear(&err);
+		if (format_avro.wr_row(st, &up.data, &err) < 0) {
+			size_t used = strlen(errs);
+
+			snprintf(errs + used, errcap - used, "%s %s\n", rowd_err_name(err.code), err.message);
+		}
+		ck_assert_int_eq(output_flush_if_full(&out, &err), 0);
+		p += len + (nl ? 1 : 0);
+	}
+	ck_assert_msg(format_avro.wr_finish(st, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(output_finish(&out, &err), 0);
+	format_avro.wr_close(st);
+	output_close(&out);
+	size = lseek(fd, 0, SEEK_END);
+	res = malloc((size_t)size + 1);
+	ck_assert(res && pread(fd, res, (size_t)size, 0) == size);
+	*n = (size_t)size;
+	close(fd);
+	mpbuf_free(&optraw);
+	mpbuf_free(&row);
+	msgpack_unpacked_destroy(&optup);
+	msgpack_unpacked_destroy(&up);
+	return res;
+}
+
+/* The avro.schema text of a file written here (it follows the key). */
+static char *schema_of(const char *file, size_t n)
+{
+	const char *k = memmem(file, n, "avro.schema", 11);
+	int64_t len;
+	size_t used;
+
+	ck_assert_ptr_nonnull(k);
+	k += 11;
+	ck_assert_int_eq(avro_read_long((const uint8_t *)k, (const uint8_t *)file + n, &len, &used), 1);
+	return strndup(k + used, (size_t)len);
+}
+
+static const char WROWS[] =
+	"{\"id\":1,\"name\":\"a\",\"score\":null,\"ok\":true,\"tags\":[\"x\",null],\"geo\":{\"lat\":1.5,\"lon\":-2}}\n"
+	"{\"id\":-2,\"name\":\"b\",\"score\":2.25,\"ok\":false,\"tags\":[],\"geo\":null}\n"
+	"{\"name\":\"\\u00e9\",\"score\":3,\"geo\":{\"lat\":0.5}}\n"
+	"{\"id\":9223372036854775807,\"tags\":null,\"ok\":null}\n"
+	"{\"ok\":true,\"id\":5,\"name\":\"reordered\"}\n";
+static const char WREAD[] =
+	"{\"id\":1,\"name\":\"a\",\"score\":null,\"ok\":true,\"tags\":[\"x\",null],\"geo\":{\"lat\":1.5,\"lon\":-2}}\n"
+	"{\"id\":-2,\"name\":\"b\",\"score\":2.25,\"ok\":false,\"tags\":[],\"geo\":null}\n"
+	"{\"id\":null,\"name\":\"\xc3\xa9\",\"score\":3.0,\"ok\":null,\"tags\":null,\"geo\":{\"lat\":0.5,\"lon\":null}}\n"
+	"{\"id\":9223372036854775807,\"name\":null,\"score\":null,\"ok\":null,\"tags\":null,\"geo\":null}\n"
+	"{\"id\":5,\"name\":\"reordered\",\"score\":null,\"ok\":true,\"tags\":null,\"geo\":null}\n";
+
+START_TEST(write_roundtrip)
+{
+	static const char *const opts[] = {
+		NULL, "{\"codec\":\"deflate\",\"block_rows\":2}", "{\"codec\":\"null\",\"block_rows\":4}",
+#ifdef HAVE_SNAPPY
+		"{\"codec\":\"snappy\",\"block_rows\":3}",
+#endif
+	};
+
+	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+		struct rowd_error err;
+		size_t n;
+		char *file = fmt_write_all(&format_avro, WROWS, opts[i], &n, &err);
+		struct fmt_result r;
+		struct mpbuf f;
+		uint64_t rows;
+		char *schema;
+
+		ck_assert_msg(file, "%s: %s", opts[i] ? opts[i] : "{}", err.message);
+		r = fmt_read_all(&format_avro, file, n, NULL, 2);
+		ASSERT_OK(r);
+		ck_assert_msg(strcmp(r.jsonl, WREAD) == 0, "%s:\n%s", opts[i] ? opts[i] : "{}", r.jsonl);
+		ck_assert_str_eq(r.columns, "[\"id\",\"name\",\"score\",\"ok\",\"tags\",\"geo\"]");
+		fmt_result_free(&r);
+		f = (struct mpbuf){ file, n, n };
+		ck_assert_int_eq(count_rows(&f, &rows, &err), 0);
+		ck_assert_uint_eq(rows, 5);
+		schema = schema_of(file, n);
+		ck_assert_str_eq(schema,
+		                 "{\"type\":\"record\",\"name\":\"Row\",\"fields\":["
+		                 "{\"name\":\"id\",\"type\":[\"null\",\"long\"],\"default\":null},"
+		                 "{\"name\":\"name\",\"type\":[\"null\",\"string\"],\"default\":null},"
+		                 "{\"name\":\"score\",\"type\":[\"null\",\"double\"],\"default\":null},"
+		                 "{\"name\":\"ok\",\"type\":[\"null\",\"boolean\"],\"default\":null},"
+		                 "{\"name\":\"tags\",\"type\":[\"null\",{\"type\":\"array\",\"items\":[\"null\",\"string\"]}],\"default\":null},"
+		                 "{\"name\":\"geo\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Row1\",\"fields\":["
+		                 "{\"name\":\"lat\",\"type\":[\"null\",\"double\"],\"default\":null},"
+		                 "{\"name\":\"lon\",\"type\":[\"null\",\"long\"],\"default\":null}]}],\"default\":null}]}");
+		free(schema);
+		free(file);
+	}
+}
+END_TEST
+
+START_TEST(write_rejects)
+{
+	static const struct {
+		const char *rows, *want;
+	} cases[] = {
+		{ "{\"a\":1}\n{\"a\":1,\"b\":2}\n",
+		  "EINVAL row 2: key \"b\" is not in the schema (made from the first row)\n" },
+		{ "{\"a\":1}\n{\"a\":\"x\"}\n",
+		  "EINVAL row 2, field \"a\": a string where the schema (from the first rows) has long\n" },
+		{ "{\"a\":{\"b\":[1]}}\n{\"a\":{\"b\":[1,2.5]}}\n",
+		  "EINVAL row 2, field \"a.b.[]\": a float where the schema (from the first rows) has long\n" },
+		{ "{\"a\":18446744073709551615}\n",
+		  "EINVAL row 1, field \"a\": 18446744073709551615 is above the largest Avro long\n" },
+		{ "[1]\n", "EINVAL row 1: a row must be a map, not an array\n" },
+		{ "{\"a\":{\"x\":1}}\n{\"a\":{\"y\":1}}\n",
+		  "EINVAL row 2, field \"a\": key \"y\" is not in the schema (made from the first row)\n" },
+	};
+	char errs[1024];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n;
+		char *file = write_lenient(cases[i].rows, NULL, &n, errs, sizeof errs);
+
+		ck_assert_msg(strcmp(errs, cases[i].want) == 0, "case %zu: %s", i, errs);
+		free(file);
+	}
+}
+END_TEST
+
+/* A rejected row fixes no type; a field null all through the first block
+ * is a string for good. */
+START_TEST(write_types_settle)
+{
+	char errs[1024];
+	size_t n;
+	char *file;
+	struct fmt_result r;
+
+	file = write_lenient("{\"a\":null,\"b\":null}\n"
+	                     "{\"a\":[1],\"b\":{\"q\":1},\"c\":1}\n"    /* c: rejected */
+	                     "{\"a\":\"s\",\"b\":true}\n", NULL, &n, errs, sizeof errs);
+	ck_assert_str_eq(errs, "EINVAL row 2: key \"c\" is not in the schema (made from the first row)\n");
+	r = fmt_read_all(&format_avro, file, n, NULL, 10);
+	ASSERT_OK(r);
+	ck_assert_str_eq(r.jsonl, "{\"a\":null,\"b\":null}\n{\"a\":\"s\",\"b\":true}\n");
+	fmt_result_free(&r);
+	free(file);
+
+	file = write_lenient("{\"a\":null}\n{\"a\":\"x\"}\n{\"a\":5}\n", "{\"block_rows\":1}", &n,
+	                     errs, sizeof errs);
+	ck_assert_str_eq(errs, "EINVAL row 3, field \"a\": an integer where the schema (from the first rows) has string\n");
+	r = fmt_read_all(&format_avro, file, n, NULL, 10);
+	ASSERT_OK(r);
+	ck_assert_str_eq(r.jsonl, "{\"a\":null}\n{\"a\":\"x\"}\n");
+	fmt_result_free(&r);
+	free(file);
+}
+END_TEST
+
+START_TEST(write_empty_and_options)
+{
+	struct rowd_error err;
+	size_t n;
+	char *file = fmt_write_all(&format_avro, "", NULL, &n, &err);
+	struct fmt_result r;
+
+	ck_assert_ptr_nonnull(file);
+	r = fmt_read_all(&format_avro, file, n, NULL, 10);
+	ASSERT_OK(r);
+	ck_assert_uint_eq(r.nrows, 0);
+	ck_assert_str_eq(r.columns, "[]");
+	fmt_result_free(&r);
+	free(file);
+
+	ck_assert_ptr_null(fmt_write_all(&format_avro, "{\"a\":1}\n", "{\"codec\":\"lzo\"}", &n, &err));
+	ck_assert_int_eq(err.code, ROWD_EINVAL);
+	ck_assert_ptr_null(fmt_write_all(&format_avro, "{\"a\":1}\n", "{\"block_rows\":0}", &n, &err));
+	ck_assert_int_eq(err.code, ROWD_EINVAL);
+	ck_assert_msg(strstr(err.message, "block_rows"), "%s", err.message);
+	ck_assert_ptr_null(fmt_write_all(&format_avro, "{\"a\":1}\n", "{\"tagname\":\"x\"}", &n, &err));
+	ck_assert_int_eq(err.code, ROWD_EINVAL);
+}
+END_TEST
+
 static Suite *avro_suite(void)
 {
 	Suite *s = suite_create("avro");
@@ -1111,6 +1335,14 @@ static Suite *avro_suite(void)
 	tcase_add_test(tc, deep_schema_json);
 	tcase_add_test(tc, header_errors);
 	tcase_add_test(tc, limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("write");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, write_roundtrip);
+	tcase_add_test(tc, write_rejects);
+	tcase_add_test(tc, write_types_settle);
+	tcase_add_test(tc, write_empty_and_options);
 	suite_add_tcase(s, tc);
 	return s;
 }
