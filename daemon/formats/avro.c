@@ -91,8 +91,6 @@ static int parse_header(const uint8_t *p, size_t n, const struct rowd_limits *li
 	uint64_t entries = 0;
 
 	memset(h, 0, sizeof *h);
-	if (n == 0)
-		return 0;
 	if (n < 4)
 		return memcmp(p, AVRO_MAGIC, n) == 0 ? 0 : hdr_error(0, err, "bad magic (not an Avro object container file)");
 	if (memcmp(p, AVRO_MAGIC, 4) != 0)
@@ -162,7 +160,9 @@ static int read_header(struct avro_rd *r, struct rowd_error *err)
 	int rc;
 
 	for (;;) {
-		rc = parse_header((const uint8_t *)input_ptr(in), input_avail(in), &r->lim, &h, &used, err);
+		/* Nothing read yet: no buffer to point into either. */
+		rc = input_avail(in) == 0 ? 0 :
+		     parse_header((const uint8_t *)input_ptr(in), input_avail(in), &r->lim, &h, &used, err);
 		if (rc < 0)
 			return -1;
 		if (rc > 0)
