@@ -85,6 +85,11 @@ struct format_ops {
 	/* Packs the column names (an array of str) when known, returns 1;
 	 * returns 0 when the format does not know them. May be NULL. */
 	int (*rd_columns)(void *state, struct mpbuf *out);
+	/* Optional, for totals: counts the rows still to come without packing
+	 * them, a stretch at a time (Avro: its blocks' row counts), adding
+	 * to *rows. Returns 1 when the source is exhausted, 0 when more
+	 * follows, -1 on error. NULL = totals counts through rd_next. */
+	int (*rd_count)(void *state, uint64_t *rows, struct rowd_error *err);
 	void (*rd_close)(void *state);
 
 	/* Writer. NULL wr_open = read only. wr_row takes one row (a map;

@@ -412,8 +412,12 @@ static int count_rows(struct handle *h, const struct rowd_limits *limits, uint64
 		size_t got = 0;
 
 		scratch.len = 0;
-		r = h->fmt->rd_next(st, &scratch, COUNT_BATCH, &got, &skipped, err);
-		*total += got;
+		if (h->fmt->rd_count) {
+			r = h->fmt->rd_count(st, total, err);
+		} else {
+			r = h->fmt->rd_next(st, &scratch, COUNT_BATCH, &got, &skipped, err);
+			*total += got;
+		}
 		if (r == 0 && atomic_load(&h->cancel))
 			r = rowd_error_set(err, ROWD_ECANCELLED, "cancelled");
 	} while (r == 0);

@@ -30,9 +30,9 @@ daemon_librowdcore_la_SOURCES = \
 daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
 	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS) \
 	$(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(BROTLI_LIBS) $(LIBZIP_LIBS) \
-	$(LIBXML2_LIBS) $(AVRO_LIBS) $(FREEXL_LIBS) $(XLSXWRITER_LIBS) $(UCHARDET_LIBS)
+	$(LIBXML2_LIBS) $(FREEXL_LIBS) $(XLSXWRITER_LIBS) $(UCHARDET_LIBS)
 daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(BROTLI_CFLAGS) \
-	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(AVRO_CFLAGS) $(FREEXL_CFLAGS) \
+	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(FREEXL_CFLAGS) \
 	$(XLSXWRITER_CFLAGS) $(UCHARDET_CFLAGS)
 
 # Optional formats and codecs: each implemented one is listed here under
@@ -44,6 +44,13 @@ daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c 
 # BSON: our own reader and writer, no libbson (see formats/bson.c).
 daemon_librowdcore_la_SOURCES += daemon/formats/bson.c daemon/formats/bson_value.h \
 	daemon/formats/bson_value.c
+# Avro: our own container reader/writer over yajl and zlib (always built);
+# snappy blocks when libsnappy is found; bzip2/xz/zstd blocks follow HAVE_*.
+daemon_librowdcore_la_SOURCES += daemon/formats/avro.h daemon/formats/avro.c \
+	daemon/formats/avro_schema.c daemon/formats/avro_decode.c daemon/formats/avro_codec.c \
+	daemon/formats/avro_write.c
+daemon_librowdcore_la_CPPFLAGS += $(SNAPPY_CFLAGS)
+daemon_librowdcore_la_LIBADD += $(SNAPPY_LIBS)
 # sqlite3 is a required dependency.
 daemon_librowdcore_la_SOURCES += daemon/formats/sqlite.c
 if HAVE_LIBXML2

@@ -32,6 +32,15 @@ tests_unit_test_xml_SOURCES = tests/unit/test_xml.c tests/unit/fmt_harness.h tes
 tests_unit_test_xml_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_xml_LDADD = $(TEST_LDADD)
 
+# Avro: the test builds containers itself, compressing blocks with each
+# library the format was built with.
+check_PROGRAMS += tests/unit/test_avro
+tests_unit_test_avro_SOURCES = tests/unit/test_avro.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_avro_CPPFLAGS = $(TEST_CPPFLAGS) $(ZLIB_CFLAGS) $(SNAPPY_CFLAGS) $(LZMA_CFLAGS) \
+	$(ZSTD_CFLAGS)
+tests_unit_test_avro_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(SNAPPY_LIBS) $(BZIP2_LIBS) \
+	$(LZMA_LIBS) $(ZSTD_LIBS)
+
 check_PROGRAMS += tests/unit/test_formats
 tests_unit_test_formats_SOURCES = tests/unit/test_formats.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
 tests_unit_test_formats_CPPFLAGS = $(TEST_CPPFLAGS)

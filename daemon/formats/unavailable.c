@@ -23,9 +23,6 @@ UNAVAILABLE(format_duckdb, "duckdb", NOT_IN_DEBIAN " (DuckDB)", "duckdb");
 #ifndef ROWD_WITH_XML
 UNAVAILABLE(format_xml, "xml", "libxml2", "xml");
 #endif
-#ifndef ROWD_WITH_AVRO
-UNAVAILABLE(format_avro, "avro", "libavro (avro-c)", "avro");
-#endif
 #ifndef ROWD_WITH_XLS
 UNAVAILABLE(format_xls, "xls", "libfreexl", "xls");
 #endif

@@ -1553,6 +1553,7 @@ START_TEST(test_iterabledata)
 		{ "2cols6rows_array.json", NULL, "json" },
 		{ "2cols6rows_tag.json", "{\"tagname\":\"persons\"}", "json" },
 		{ "2cols6rows_flat.bson", NULL, "bson" },
+		{ "2cols6rows.avro", NULL, "avro" },
 	};
 	struct daemon *d;
 	const msgpack_object *six = J(SIX);
@@ -1575,6 +1576,46 @@ START_TEST(test_iterabledata)
 		              rowd_errcode(c), rowd_errstr(c));
 		OK(c, rowd_reset(c, h));
 		expect_obj(read_all(c, h, 100, cases[i].file), six, "after reset");
+		OK(c, rowd_close(c, h, NULL));
+	}
+	rowd_free(c);
+	stop(d);
+}
+END_TEST
+
+/* Avro written by the daemon (our own writer) reads back through it, also
+ * behind gzip, and is an Avro container on disk. */
+START_TEST(test_avro_write)
+{
+	static const char rows[] =
+		"[{\"id\":1,\"name\":\"John\",\"tags\":[\"a\"],\"geo\":{\"lat\":1.5}},"
+		"{\"id\":2,\"name\":null,\"tags\":[],\"geo\":null},"
+		"{\"id\":3,\"name\":\"\u00e9\",\"tags\":null,\"geo\":{\"lat\":-2.5}}]";
+	struct daemon *d;
+	const msgpack_object *want = J(rows);
+	char *text;
+	size_t n = 0;
+	rowd_ctx *c;
+
+	d = start(NULL);
+	c = conn(d);
+	write_file(c, "out.avro", want, NULL);
+	write_file(c, "out.avro.gz", want, "{\"codec\":\"deflate\",\"block_rows\":2}");
+	expect_obj(slurp_rows(c, "out.avro", NULL, 2), want, "out.avro read back");
+	expect_obj(slurp_rows(c, "out.avro.gz", NULL, 100), want, "out.avro.gz read back");
+	ck_assert_msg(rowd_totals(c, open_r(c, "out.avro.gz", NULL)) == 3, "totals of out.avro.gz: %s",
+	              rowd_errstr(c));
+	text = daemon_get(d, "out.avro", &n);
+	ck_assert_msg(text && n > 4 && memcmp(text, "Obj\x01", 4) == 0, "out.avro is not Avro");
+	free(text);
+	/* A row that does not fit the schema made from the first row. */
+	{
+		int h = open_w(c, "bad.avro", NULL);
+
+		ck_assert_int_gt(h, 0);
+		expect_fail(c, rowd_write_bulk(c, h, J("[{\"id\":1},{\"id\":\"x\"}]")), "EINVAL",
+		            "avro row of another type");
+		ck_assert_msg(strstr(rowd_errstr(c), "field \"id\""), "message: %s", rowd_errstr(c));
 		OK(c, rowd_close(c, h, NULL));
 	}
 	rowd_free(c);
@@ -2062,6 +2103,7 @@ static Suite *e2e_suite(void)
 	tcase_add_checked_fixture(tc, cleanup_live, NULL);
 	tcase_add_test(tc, test_csv_spectrum);
 	tcase_add_test(tc, test_iterabledata);
+	tcase_add_test(tc, test_avro_write);
 	tcase_add_test(tc, test_json_suite_n);
 	tcase_add_test(tc, test_json_suite_y);
 	tcase_add_test(tc, test_json_suite_i);
