@@ -57,6 +57,20 @@ if HAVE_LIBXML2
 daemon_librowdcore_la_SOURCES += daemon/formats/xml.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XML
 endif
+# Spreadsheets: rows from cells, shared by the xls and xlsx readers (no
+# library of its own).
+daemon_librowdcore_la_SOURCES += daemon/formats/sheet.h daemon/formats/sheet.c \
+	daemon/formats/sheet_value.c
+if HAVE_FREEXL
+daemon_librowdcore_la_SOURCES += daemon/formats/xls.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XLS
+endif
+# XLSX reading needs libzip (the container) and libxml2 (its parts).
+if HAVE_XLSX_READ
+daemon_librowdcore_la_SOURCES += daemon/formats/xlsx.h daemon/formats/xlsx.c \
+	daemon/formats/xlsx_book.c daemon/formats/xlsx_zip.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XLSX
+endif
 if HAVE_BZIP2
 daemon_librowdcore_la_SOURCES += daemon/codecs/bzip2.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_BZIP2

@@ -41,6 +41,20 @@ tests_unit_test_avro_CPPFLAGS = $(TEST_CPPFLAGS) $(ZLIB_CFLAGS) $(SNAPPY_CFLAGS)
 tests_unit_test_avro_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(SNAPPY_LIBS) $(BZIP2_LIBS) \
 	$(LZMA_LIBS) $(ZSTD_LIBS)
 
+# Spreadsheets: the shared pieces always, each reader when it is built;
+# XLSX workbooks are made in the test with libzip.
+check_PROGRAMS += tests/unit/test_sheets
+tests_unit_test_sheets_SOURCES = tests/unit/test_sheets.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_sheets_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_sheets_LDADD = $(TEST_LDADD)
+if HAVE_FREEXL
+tests_unit_test_sheets_CPPFLAGS += -DROWD_WITH_XLS
+endif
+if HAVE_XLSX_READ
+tests_unit_test_sheets_CPPFLAGS += -DROWD_WITH_XLSX $(LIBZIP_CFLAGS)
+tests_unit_test_sheets_LDADD += $(LIBZIP_LIBS)
+endif
+
 check_PROGRAMS += tests/unit/test_formats
 tests_unit_test_formats_SOURCES = tests/unit/test_formats.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
 tests_unit_test_formats_CPPFLAGS = $(TEST_CPPFLAGS)

@@ -1623,6 +1623,93 @@ START_TEST(test_avro_write)
 }
 END_TEST
 
+/* Whether hello says this build reads the format. */
+static bool format_built(rowd_ctx *c, const char *name)
+{
+	const msgpack_object *ans = NULL, *fmts;
+
+	OK(c, rowd_request_json(c, "{\"op\":\"hello\"}", &ans));
+	fmts = field(ans, "formats");
+	ck_assert_msg(fmts && fmts->type == MSGPACK_OBJECT_ARRAY, "hello: %s", js(ans));
+	for (uint32_t i = 0; i < fmts->via.array.size; i++) {
+		const msgpack_object *f = &fmts->via.array.ptr[i], *av = field(f, "available");
+
+		if (is_str(field(f, "name"), name))
+			return av && av->type == MSGPACK_OBJECT_BOOLEAN && av->via.boolean;
+	}
+	return false;
+}
+
+/* XLS and XLSX: rows, columns, totals, reset, tables, sheet option, and
+ * clear errors; a format this build lacks is ENOTSUP. */
+START_TEST(test_spreadsheets)
+{
+	static const char six_numeric[] =
+		"[{\"id\":1,\"name\":\"John\"},{\"id\":2,\"name\":\"Mary\"},"
+		"{\"id\":3,\"name\":\"Michael\"},{\"id\":4,\"name\":\"Anna\"},"
+		"{\"id\":5,\"name\":\"Orban\"},{\"id\":6,\"name\":\"Lucy\"}]";
+	static const struct {
+		const char *file, *format, *tables_json;
+		bool numeric;       /* ids are numbers (README of the fixtures) */
+	} cases[] = {
+		{ "2cols6rows.xlsx", "xlsx", "{\"op\":\"tables\",\"path\":\"2cols6rows.xlsx\"}", false },
+		{ "2cols6rows.xls", "xls", "{\"op\":\"tables\",\"path\":\"2cols6rows.xls\"}", true },
+	};
+	struct daemon *d;
+	const msgpack_object *six = J(SIX), *numeric = J(six_numeric);
+	rowd_ctx *c;
+
+	d = start(NULL);
+	c = conn(d);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *f = cases[i].file;
+		const msgpack_object *ans = NULL, *want = cases[i].numeric ? numeric : six;
+		char src[300], bad[32];
+		int h;
+
+		snprintf(src, sizeof src, ITERABLE "/%s", f);
+		put_src(d, src, f);
+		if (!format_built(c, cases[i].format)) {
+			expect_fail(c, open_r(c, f, NULL), "ENOTSUP", f);
+			continue;
+		}
+		h = open_r(c, f, NULL);
+		ck_assert_msg(h > 0, "open %s: %s %s", f, rowd_errcode(c), rowd_errstr(c));
+		ck_assert_msg(is_str(field(rowd_last_answer(c), "format"), cases[i].format) &&
+		              is_str(field(rowd_last_answer(c), "codec"), "none"),
+		              "%s: detected %s", f, js(rowd_last_answer(c)));
+		expect_json(field(rowd_last_answer(c), "columns"), "[\"id\",\"name\"]", f);
+		expect_obj(read_all(c, h, 4, f), want, f);
+		ck_assert_msg(rowd_totals(c, h) == 6, "%s: totals: %s %s", f, rowd_errcode(c), rowd_errstr(c));
+		OK(c, rowd_reset(c, h));
+		expect_obj(read_all(c, h, 100, f), want, "after reset");
+		OK(c, rowd_close(c, h, NULL));
+
+		OK(c, rowd_request_json(c, cases[i].tables_json, &ans));
+		expect_json(field(ans, "tables"), "[\"\u041b\u0438\u0441\u04421\"]", "tables");
+		h = open_r(c, f, "{\"sheet\":\"\u041b\u0438\u0441\u04421\"}");
+		ck_assert_msg(h > 0, "%s by sheet name: %s %s", f, rowd_errcode(c), rowd_errstr(c));
+		expect_obj(read_all(c, h, 100, f), want, "sheet by name");
+		OK(c, rowd_close(c, h, NULL));
+		expect_fail(c, open_r(c, f, "{\"sheet\":\"nope\"}"), "EINVAL", "no such sheet");
+		ck_assert_msg(strstr(rowd_errstr(c), "'nope'"), "%s", rowd_errstr(c));
+		expect_fail(c, open_r(c, f, "{\"sheet\":1}"), "EINVAL", "sheet index out of range");
+		expect_fail(c, open_r(c, f, "{\"delimiter\":\",\"}"), "EINVAL", "unknown option");
+
+		/* Garbage under the name, and a write. */
+		snprintf(bad, sizeof bad, "bad.%s", cases[i].format);
+		put(d, bad, "this is no spreadsheet\n");
+		expect_fail(c, open_r(c, bad, NULL), "EFORMAT", bad);
+		snprintf(bad, sizeof bad, "out.%s", cases[i].format);
+		expect_fail(c, open_w(c, bad, NULL), "ENOTSUP", "write");
+		ck_assert(!exists(d, bad));
+	}
+	expect_ping(c, "spreadsheets");
+	rowd_free(c);
+	stop(d);
+}
+END_TEST
+
 /* Each JSONTestSuite file of the given prefix as the value of one JSON
  * Lines row: {"v": <document>}. */
 static void json_suite(char prefix)
@@ -2104,6 +2191,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_csv_spectrum);
 	tcase_add_test(tc, test_iterabledata);
 	tcase_add_test(tc, test_avro_write);
+	tcase_add_test(tc, test_spreadsheets);
 	tcase_add_test(tc, test_json_suite_n);
 	tcase_add_test(tc, test_json_suite_y);
 	tcase_add_test(tc, test_json_suite_i);
