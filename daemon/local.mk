@@ -54,6 +54,7 @@ daemon_librowdcore_la_LIBADD += $(SNAPPY_LIBS)
 # sqlite3 is a required dependency.
 daemon_librowdcore_la_SOURCES += daemon/formats/sqlite.c
 if HAVE_LIBXML2
+daemon_librowdcore_la_SOURCES += daemon/formats/xmlinit.h daemon/formats/xmlinit.c
 daemon_librowdcore_la_SOURCES += daemon/formats/xml.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XML
 endif

@@ -15,6 +15,7 @@
 #include <libxml/parser.h>
 
 #include "xlsx.h"
+#include "xmlinit.h"
 
 /* ---- the archive -------------------------------------------------------- */
 
@@ -152,13 +153,6 @@ int64_t xlsx_zip_find(zip_t *za, const char *name)
 
 /* ---- parts as XML ------------------------------------------------------- */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-	xmlInitParser();
-}
-
 static int part_read(void *ctx, char *buf, int len)
 {
 	struct xlsx_part *p = ctx;
@@ -222,7 +216,7 @@ int xlsx_part_open(struct xlsx_part *p, zip_t *za, int64_t index, uint64_t max_r
                    const struct rowd_limits *lim, struct rowd_error *err)
 {
 	memset(p, 0, sizeof *p);
-	pthread_once(&xml_once, xml_init);
+	fmt_xml_init();
 	p->lim = lim;
 	p->max_read = max_read;
 	rowd_error_clear(&p->io_err);

@@ -52,6 +52,7 @@
 #include <libxml/xmlreader.h>
 
 #include "format.h"
+#include "xmlinit.h"
 #include "options.h"
 
 static const char *const xml_rd_known[] = { "tagname", "on_error", NULL };
@@ -171,14 +172,6 @@ static int parse_error(struct xml_rd *r, struct rowd_error *err)
 
 /* ---- opening ------------------------------------------------------------ */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-/* libxml2 wants its global set-up done once before threads use it. */
-static void xml_init(void)
-{
-	xmlInitParser();
-}
-
 static int xml_options(const struct fmt_args *a, const char **tag, size_t *tlen, int *on_error,
                        struct rowd_error *err)
 {
@@ -233,7 +226,7 @@ static struct xml_rd *xml_reader_new(const struct fmt_args *a, const char *tag, 
 {
 	struct xml_rd *r;
 
-	pthread_once(&xml_once, xml_init);
+	fmt_xml_init();
 	r = calloc(1, sizeof *r);
 	if (!r || (tag && !(r->tag = strndup(tag, tlen)))) {
 		free(r);
