@@ -113,3 +113,11 @@ bench: daemon/rowd $(EXTRA_PROGRAMS)
 	ROWD_TOP_SRCDIR='$(abs_top_srcdir)' ROWD_TOP_BUILDDIR='$(abs_top_builddir)' \
 		$(SHELL) $(srcdir)/tests/bench/run.sh
 .PHONY: bench
+
+# Limits at their boundary, peer credentials, paths as a client sends them.
+check_PROGRAMS += tests/e2e/test_limits
+tests_e2e_test_limits_SOURCES = tests/e2e/test_limits.c tests/e2e/wire.h tests/e2e/wire.c \
+	tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_limits_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_limits_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIBS) \
+	$(MSGPACK_LIBS) $(PTHREAD_LIBS)
