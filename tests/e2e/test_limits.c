@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1076,15 +1077,15 @@ END_TEST
  * "inside" or is refused; never a row from outside. */
 struct flipper {
 	char a[2][1100], b[2][1100];
-	volatile bool stop;
-	long flips;
+	atomic_bool stop;
+	long flips;           /* read after the join */
 };
 
 static void *flip(void *arg)
 {
 	struct flipper *f = arg;
 
-	while (!f->stop)
+	while (!atomic_load(&f->stop))
 		for (int i = 0; i < 2; i++)
 			if (renameat2(AT_FDCWD, f->a[i], AT_FDCWD, f->b[i], RENAME_EXCHANGE) == 0)
 				f->flips++;
@@ -1094,7 +1095,7 @@ static void *flip(void *arg)
 static void race(bool no_openat2)
 {
 	static const char *const paths[2] = { "swap/data.csv", "swapf" };
-	struct flipper f = { .stop = false };
+	struct flipper f = { .flips = 0 };
 	char outside[600], target[700];
 	long inside = 0, refused = 0, t0;
 	pthread_t th;
@@ -1145,7 +1146,7 @@ static void race(bool no_openat2)
 		inside++;
 		ck_assert(rowd_close(c, h, NULL) == 0);
 	}
-	f.stop = true;
+	atomic_store(&f.stop, true);
 	pthread_join(th, NULL);
 	ck_assert_msg(inside + refused >= 2000 && inside && refused,
 	              "%ld opens inside, %ld refused, %ld swaps: the race did not run", inside, refused,
