@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "handle.h"
 #include "log.h"
+#include "peer.h"
 #include "server.h"
 #include "stats.h"
 
@@ -118,7 +119,7 @@ static void process_binary(struct conn *c)
 {
 	const struct rowd_limits *lim = &c->srv->cfg.limits;
 
-	while (!c->closing && !c->dead && c->in_off < c->in.len) {
+	while (!c->closing && !c->dead && c->in_off < c->in.len && !conn_output_full(c)) {
 		struct rowd_error err;
 		size_t flen = 0;
 		int r;
@@ -210,7 +211,7 @@ static void process_text(struct conn *c)
 {
 	size_t max = c->srv->cfg.limits.text_line;
 
-	while (!c->closing && !c->dead && c->in_off < c->in.len) {
+	while (!c->closing && !c->dead && c->in_off < c->in.len && !conn_output_full(c)) {
 		const char *p = c->in.data + c->in_off;
 		size_t avail = c->in.len - c->in_off;
 		const char *nl = memchr(p, '\n', avail);
@@ -248,6 +249,9 @@ static void compact_input(struct conn *c)
 	}
 }
 
+/* Requests are decoded only while the output is under out_high: a client
+ * that sends without reading (a burst of `hello`s) cannot make the
+ * answers pile up; the rest waits in c->in until on_write. */
 static void process_input(struct conn *c)
 {
 	if (c->enc == ENC_UNKNOWN && c->in.len > c->in_off) {
@@ -299,6 +303,10 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	/* Called when output drains to the low watermark. */
+	if (!c->dead && !c->closing && c->in_off < c->in.len && !conn_output_full(c))
+		process_input(c);
+	if (c->dead)
+		return;
 	while (c->blocked && !conn_output_full(c)) {
 		struct handle *h = c->blocked;
 
@@ -307,7 +315,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 		h->blocked = false;
 		handle_kick(h);
 	}
-	if (!c->closing && !c->eof && !c->dead)
+	if (!c->closing && !c->eof && !c->dead && !conn_output_full(c))
 		bufferevent_enable(c->bev, EV_READ);
 	conn_check_done(c);
 }
@@ -328,6 +336,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR)
 		log_debug("conn %llu: %s", (unsigned long long)c->id, strerror(errno));
 	conn_kill(c);
+}
+
+static void on_output_moved(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	if (info->n_deleted)
+		c->last_active_ms = mono_ms();
 }
 
 static bool conn_idle(const struct conn *c)
@@ -389,13 +405,30 @@ void conn_limits_changed(struct conn *c)
 		bufferevent_setwatermark(c->bev, EV_WRITE, c->srv->cfg.limits.out_low, 0);
 }
 
+/* Idle: for timeout seconds no byte came in, no byte of the output was
+ * taken by the client, and no job ran for the connection. An open handle
+ * does not keep it alive, nor a stream whose client stopped reading; a
+ * long job (a convert, a count) does. */
 void conn_check_idle(struct conn *c, unsigned timeout)
 {
-	if (c->dead || !conn_idle(c) || mono_ms() - c->last_active_ms < (uint64_t)timeout * 1000u ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+	struct rowd_error err;
+
+	if (c->dead || c->jobs || mono_ms() - c->last_active_ms < (uint64_t)timeout * 1000u)
 		return;
-	log_info("conn %llu: idle for %u s (idle_timeout), closing", (unsigned long long)c->id, timeout);
-	conn_kill(c);
+	if (c->closing || evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
+		/* The client stopped reading: an answer would not get through. */
+		log_info("conn %llu: its output has not moved for %u s (idle_timeout %u), closing",
+		         (unsigned long long)c->id, timeout, timeout);
+		stats_error(ROWD_ELIMIT);
+		conn_kill(c);
+		return;
+	}
+	rowd_error_clear(&err);
+	rowd_error_set(&err, ROWD_ELIMIT, "idle for %u s: closed by the idle_timeout limit (%u s)",
+	               timeout, timeout);
+	/* The answer gets a full timeout to be read before a stall kill. */
+	c->last_active_ms = mono_ms();
+	conn_fatal(c, &err);
 }
 
 void conn_kill(struct conn *c)
@@ -403,6 +436,7 @@ void conn_kill(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	for (size_t i = 0; i < c->nslots; i++)
@@ -422,11 +456,9 @@ void conn_maybe_free(struct conn *c)
 	free(c);
 }
 
-struct conn *conn_new(struct server *srv, int fd)
+struct conn *conn_new(struct server *srv, int fd, const struct peer *p)
 {
 	struct conn *c = calloc(1, sizeof *c);
-	struct ucred cred;
-	socklen_t clen = sizeof cred;
 
 	if (!c)
 		return NULL;
@@ -435,16 +467,18 @@ struct conn *conn_new(struct server *srv, int fd)
 	mpbuf_init(&c->in);
 	proto_scanner_init(&c->scan);
 	c->last_active_ms = mono_ms();
-	c->pid = -1;
-	c->uid = (uid_t)-1;
-	c->gid = (gid_t)-1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-	}
+	c->pid = p->pid;
+	c->uid = p->uid;
+	c->gid = p->gid;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
+		free(c);
+		return NULL;
+	}
+	/* Output taken by the client is activity (idle_timeout). */
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_moved, c);
+	if (!c->out_cb) {
+		bufferevent_free(c->bev);
 		free(c);
 		return NULL;
 	}

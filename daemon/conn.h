@@ -17,6 +17,7 @@
 struct server;
 struct handle;
 struct bufferevent;
+struct evbuffer_cb_entry;
 
 enum conn_enc { ENC_UNKNOWN, ENC_BINARY, ENC_TEXT };
 
@@ -55,14 +56,18 @@ struct conn {
 	bool closing;               /* close once the output is written */
 	bool dead;                  /* socket gone: nothing more is sent */
 
-	uint64_t last_active_ms;    /* last input, CLOCK_MONOTONIC (idle_timeout) */
+	uint64_t last_active_ms;    /* last input or output taken, CLOCK_MONOTONIC */
+	struct evbuffer_cb_entry *out_cb;
 
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 };
 
-struct conn *conn_new(struct server *srv, int fd);
+struct peer;
+
+/* Takes fd; p: the peer as read at accept. */
+struct conn *conn_new(struct server *srv, int fd, const struct peer *p);
 /* Takes ownership of data (malloc'd): appended to the output without a
  * copy, or freed when the connection is dead. */
 void conn_send(struct conn *c, char *data, size_t len);
@@ -83,8 +88,8 @@ void conn_maybe_free(struct conn *c);
 void conn_drain(struct conn *c);
 /* A reload changed the limits: apply what the connection holds. */
 void conn_limits_changed(struct conn *c);
-/* Closes c when it has been idle (nothing asked, nothing to send) for
- * timeout seconds. */
+/* Closes c when nothing moved for timeout seconds (conn.c says what
+ * counts): an idle one with an ELIMIT answer, a stalled one at once. */
 void conn_check_idle(struct conn *c, unsigned timeout);
 
 /* reqmsg.c. Takes buf (malloc'd, one whole frame), also on failure:

@@ -11,6 +11,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "paths.h"
+#include "rowsize.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -301,8 +302,15 @@ static int do_read_bulk(struct rjob *rj, struct mpbuf *b, struct rowd_error *err
 
 static int write_one(struct handle *h, const msgpack_object *row, struct rowd_error *err)
 {
+	size_t size, max = h->rt->row_limits.row_bytes;
+
 	if (row->type != MSGPACK_OBJECT_MAP)
 		return rowd_error_set(err, ROWD_EINVAL, "a row must be a map");
+	/* Written rows obey the limit that read rows do. */
+	size = row_packed_size(row);
+	if (size > max)
+		return rowd_error_set(err, ROWD_ELIMIT, "row of %zu bytes exceeds the row_bytes limit (%zu)",
+		                      size, max);
 	if (h->fmt->wr_row(h->fst, row, err) < 0 || output_flush_if_full(&h->out, err) < 0)
 		return -1;
 	h->rows_written++;

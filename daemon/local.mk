@@ -35,6 +35,10 @@ daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(
 	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(FREEXL_CFLAGS) \
 	$(XLSXWRITER_CFLAGS) $(UCHARDET_CFLAGS)
 
+# Path walk without openat2; peer credentials; packed size of written rows.
+daemon_librowdcore_la_SOURCES += daemon/beneath.h daemon/beneath.c daemon/peer.h daemon/peer.c \
+	daemon/rowsize.h daemon/rowsize.c
+
 # Optional formats and codecs: each implemented one is listed here under
 # its library's conditional with -DROWD_WITH_<NAME>; without it, the
 # registry keeps a stub that answers ENOTSUP naming the library.

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <linux/openat2.h>
 #endif
 
+#include "beneath.h"
 #include "paths.h"
 
 int roots_open(struct roots *r, char *const *paths, size_t n, char *errmsg, size_t errlen)
@@ -57,6 +57,40 @@ void roots_close(struct roots *r)
 	r->n = 0;
 }
 
+/* A component the kernel would refuse with ENAMETOOLONG, said clearly. */
+static bool long_component(const char *path, size_t len, struct rowd_error *err)
+{
+	for (size_t i = 0, start = 0; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		if (i - start > NAME_MAX) {
+			rowd_error_set(err, ROWD_EINVAL, "a path component of %zu bytes is longer than NAME_MAX (%d)",
+			               i - start, NAME_MAX);
+			return true;
+		}
+		start = i + 1;
+	}
+	return false;
+}
+
+/* What a non-regular file is, for the refusal. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISLNK(m))
+		return "a symlink";
+	return "a special file";
+}
+
 /* Maps a client path to a root and a path relative to it (in buf). */
 static int split_root(const struct roots *r, const char *path, size_t len, char *buf,
                       const struct root **root, struct rowd_error *err)
@@ -66,7 +100,10 @@ static int split_root(const struct roots *r, const char *path, size_t len, char 
 	if (memchr(path, 0, len))
 		return rowd_error_set(err, ROWD_EINVAL, "path contains a NUL byte");
 	if (len >= PATH_MAX)
-		return rowd_error_set(err, ROWD_EINVAL, "path is longer than %d bytes", PATH_MAX - 1);
+		return rowd_error_set(err, ROWD_EINVAL, "path of %zu bytes is longer than PATH_MAX - 1 (%d)",
+		                      len, PATH_MAX - 1);
+	if (long_component(path, len, err))
+		return -1;
 	if (r->n == 0)
 		return rowd_error_set(err, ROWD_EACCES, "no data roots are configured");
 	if (path[0] != '/') {
@@ -101,80 +138,31 @@ static int split_root(const struct roots *r, const char *path, size_t len, char 
 	return rowd_error_set(err, ROWD_EACCES, "path is outside the data roots");
 }
 
-/* Without openat2 (kernels before 5.6, valgrind): open normally, then ask
- * the kernel where the fd really is and refuse it unless that lies
- * beneath the root. The check is on the opened object itself, so a path
- * swapped during the lookup cannot slip out. */
-/* True when rel climbs above its start by its own ".." (or is absolute):
- * refused before any lookup, as openat2 would (EXDEV), so a missing file
- * outside the root answers EACCES there too, never ENOENT. */
-static bool climbs_out(const char *rel)
+static bool use_openat2 = true;
+
+void paths_set_openat2(bool on)
 {
-	long depth = 0;
-
-	if (rel[0] == '/')
-		return true;
-	for (const char *p = rel; *p;) {
-		size_t len = strcspn(p, "/");
-
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return true;
-		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
-			depth++;
-		}
-		p += len;
-		p += *p == '/';
-	}
-	return false;
+	use_openat2 = on;
 }
 
-static int open_then_check(int dirfd, const char *rel, int flags)
-{
-	char link[64], real[PATH_MAX], root[PATH_MAX];
-	ssize_t n, rn;
-	int fd;
-
-	if (climbs_out(rel)) {
-		errno = EXDEV;
-		return -1;
-	}
-	fd = openat(dirfd, rel, flags);
-	if (fd < 0)
-		return -1;
-	snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
-	rn = readlink(link, root, sizeof root - 1);
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	n = readlink(link, real, sizeof real - 1);
-	if (n < 0 || rn < 0) {
-		close(fd);
-		errno = EACCES;
-		return -1;
-	}
-	real[n] = root[rn] = 0;
-	if (!(rn == 1 || (strncmp(real, root, (size_t)rn) == 0 && (real[rn] == '/' || real[rn] == 0)))) {
-		close(fd);
-		errno = EXDEV;
-		return -1;
-	}
-	return fd;
-}
-
+/* openat2 where the kernel has it; the component walk of beneath.c,
+ * which refuses the same paths, where it does not (kernels before 5.6,
+ * valgrind; a seccomp filter may answer EPERM instead of ENOSYS). */
 static int openat2_beneath(int dirfd, const char *rel, int flags)
 {
 #if defined(SYS_openat2) && defined(RESOLVE_BENEATH)
-	struct open_how how = {
-		.flags = (uint64_t)flags,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+	if (use_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
 
-	if (fd >= 0 || errno != ENOSYS)
-		return fd;
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return fd;
+	}
 #endif
-	/* An absolute path in a symlink's target still resolves from "/";
-	 * the check below refuses it when it lands outside. */
-	return open_then_check(dirfd, rel, flags);
+	return beneath_open(dirfd, rel, flags);
 }
 
 static int map_errno(int e, struct rowd_error *err)
@@ -184,13 +172,16 @@ static int map_errno(int e, struct rowd_error *err)
 	case ENOTDIR:
 		return rowd_error_set(err, ROWD_ENOENT, "no such file");
 	case EXDEV:
-	case ELOOP:
 		return rowd_error_set(err, ROWD_EACCES, "path leads outside the data roots");
+	case ELOOP:
+		/* RESOLVE_NO_MAGICLINKS says ELOOP for a /proc link too. */
+		return rowd_error_set(err, ROWD_EACCES,
+		                      "path goes through too many symlinks or a /proc magic link");
 	case EACCES:
 	case EPERM:
 		return rowd_error_set(err, ROWD_EACCES, "permission denied");
 	case ENAMETOOLONG:
-		return rowd_error_set(err, ROWD_EINVAL, "path too long");
+		return rowd_error_set(err, ROWD_EINVAL, "path too long once its symlinks are expanded");
 	case EMFILE:
 	case ENFILE:
 		return rowd_error_set(err, ROWD_ELIMIT, "out of file descriptors");
@@ -214,9 +205,15 @@ int paths_open_read(const struct roots *r, const char *path, size_t len,
 	pfd = openat2_beneath(rt->fd, rel, O_PATH | O_CLOEXEC);
 	if (pfd < 0)
 		return map_errno(errno, err);
-	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(pfd, &st) < 0) {
+		e = errno;
 		close(pfd);
-		return rowd_error_set(err, ROWD_EACCES, "not a regular file");
+		return map_errno(e, err);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(pfd);
+		return rowd_error_set(err, ROWD_EACCES, "%s, not a regular file: only regular files are read",
+		                      file_kind(st.st_mode));
 	}
 	snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
 	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -257,8 +254,9 @@ int paths_open_parent(const struct roots *r, const char *path, size_t len,
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
 		close(dfd);
 		if (S_ISDIR(st.st_mode))
-			return rowd_error_set(err, ROWD_EEXIST, "target is a directory");
-		return rowd_error_set(err, ROWD_EACCES, "target exists and is not a regular file");
+			return rowd_error_set(err, ROWD_EEXIST, "target is a directory: it is left as it is");
+		return rowd_error_set(err, ROWD_EACCES, "target exists and is %s, not a regular file",
+		                      file_kind(st.st_mode));
 	}
 	*name = strdup(base);
 	if (!*name) {

@@ -3,10 +3,13 @@
  * Roots are opened once (O_PATH directory fds). Every lookup goes through
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) from a root fd, so "..",
  * absolute symlinks and symlinks leading out are refused by the kernel with
- * no window between check and use. Only regular files are opened. */
+ * no window between check and use. Without openat2 (kernels before 5.6,
+ * valgrind) beneath.c walks the path one component at a time and refuses
+ * the same paths. Only regular files are opened. */
 #ifndef ROWD_PATHS_H
 #define ROWD_PATHS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rowd_proto.h"
@@ -35,5 +38,10 @@ int paths_open_read(const struct roots *r, const char *path, size_t len,
  * target itself must not be a directory or a non-regular file. */
 int paths_open_parent(const struct roots *r, const char *path, size_t len,
                       char **name, struct rowd_error *err);
+
+/* Whether to try openat2 first (default true). false forces the
+ * component walk: tests, and $ROWD_TEST_NO_OPENAT2 at start. Set before
+ * any worker runs. */
+void paths_set_openat2(bool on);
 
 #endif

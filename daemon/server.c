@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +23,8 @@
 #include "handle.h"
 #include "log.h"
 #include "notify.h"
+#include "paths.h"
+#include "peer.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -30,80 +34,68 @@
 #define TICK_MS 100
 #define STALE_TMP_DEPTH 8
 
-/* Refuses a peer whose uid/gid is not allowed (when a list is set). */
-static bool peer_allowed(const struct rowd_config *cfg, uid_t uid, gid_t gid)
-{
-	if (!cfg->nallow_uids && !cfg->nallow_gids)
-		return true;
-	for (size_t i = 0; i < cfg->nallow_uids; i++)
-		if (cfg->allow_uids[i] == uid)
-			return true;
-	for (size_t i = 0; i < cfg->nallow_gids; i++)
-		if (cfg->allow_gids[i] == gid)
-			return true;
-	return false;
-}
-
 /* One error answer straight on the fresh socket, then close: the client
- * has said nothing yet, so it gets the binary encoding. */
-static void reject(int fd, enum rowd_err code, const char *msg)
+ * has said nothing yet, so it gets the binary encoding (id nil: librowd
+ * and the Python client report it and drop the connection). */
+static void reject(int fd, enum rowd_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reject(int fd, enum rowd_err code, const char *fmt, ...)
 {
 	struct rowd_error err;
 	struct mpbuf b;
+	va_list ap;
 
 	rowd_error_clear(&err);
-	rowd_error_set(&err, code, "%s", msg);
+	err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof err.message, fmt, ap);
+	va_end(ap);
 	mpbuf_init(&b);
 	if (proto_answer_error(&b, NULL, 0, &err) == 0 && send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("reject: %s", strerror(errno));
 	mpbuf_free(&b);
 	close(fd);
 	stats_error(code);
+	g_stats.conns_rejected++;
 }
 
+/* Every connection is logged with its peer, let in or not. Over the
+ * connections limit a peer gets one ELIMIT answer and the socket is
+ * closed; the listener keeps accepting, so a new connection is served as
+ * soon as one of the others has gone. */
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
 	struct server *s = arg;
+	size_t max = s->cfg.limits.connections;
+	struct peer p;
 	struct conn *c;
 
 	if (s->stopping) {
 		close(fd);
 		return;
 	}
-	if (s->nconns >= s->cfg.limits.connections) {
-		g_stats.conns_rejected++;
-		log_warn("connection refused: connections limit (%zu) reached", s->cfg.limits.connections);
-		reject(fd, ROWD_ELIMIT, "too many connections (connections limit reached)");
+	peer_read(fd, &p);
+	if (s->nconns >= max) {
+		log_warn("connection from uid %d gid %d pid %d refused: the connections limit (%zu) is reached",
+		         (int)p.uid, (int)p.gid, (int)p.pid, max);
+		reject(fd, ROWD_ELIMIT, "too many connections: the connections limit (%zu) is reached; "
+		       "try again when one has closed", max);
+		return;
+	}
+	if (!peer_allowed(&s->cfg, fd, &p)) {
+		log_warn("connection from uid %d gid %d pid %d refused: not in allow_uid/allow_gid",
+		         (int)p.uid, (int)p.gid, (int)p.pid);
+		reject(fd, ROWD_EACCES, "uid %d gid %d may not use this daemon (not in allow_uid/allow_gid)",
+		       (int)p.uid, (int)p.gid);
 		return;
 	}
 	fdlimit_accepted(s);
 	evutil_make_socket_nonblocking(fd);
-	c = conn_new(s, fd);
+	c = conn_new(s, fd, &p);
 	if (!c) {
 		log_error("out of memory accepting a connection");
 		close(fd);
-		return;
-	}
-	if (!peer_allowed(&s->cfg, c->uid, c->gid)) {
-		log_warn("conn %llu: uid %d gid %d pid %d not allowed", (unsigned long long)c->id,
-		         (int)c->uid, (int)c->gid, (int)c->pid);
-		g_stats.conns_rejected++;
-		/* conn_new took the fd; answer through the connection. */
-		struct rowd_error err;
-
-		rowd_error_clear(&err);
-		rowd_error_set(&err, ROWD_EACCES, "this user may not use rowd");
-		c->prev = NULL;
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		s->nconns++;
-		c->enc = ENC_BINARY;
-		conn_send_error(c, NULL, 0, &err);
-		c->closing = true;
-		conn_check_done(c);
 		return;
 	}
 	c->next = s->conns;
@@ -470,14 +462,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (lag > g_stats.loop_lag_us_max)
 		g_stats.loop_lag_us_max = lag;
 	tick_expected = now + TICK_MS * 1000u;
-	/* A status line for `systemctl status`, about once a second. */
-	if (++s->ticks % 10 != 0)
-		return;
+	/* Every tick: an idle connection goes within 0.1 s of its timeout. */
 	if (s->cfg.limits.idle_timeout && !s->stopping)
 		for (struct conn *c = s->conns, *next; c; c = next) {
 			next = c->next;
 			conn_check_idle(c, s->cfg.limits.idle_timeout);
 		}
+	/* A status line for `systemctl status`, about once a second. */
+	if (++s->ticks % 10 != 0)
+		return;
 	notify_sendf("STATUS=%zu connections, %llu handles, %llu jobs running", s->nconns,
 		             (unsigned long long)g_stats.handles_now,
 		             (unsigned long long)atomic_load(&g_stats.jobs_running));
@@ -497,6 +490,12 @@ int server_init(struct server *s, struct rowd_config *cfg, struct config_flags *
 	s->listen_fd = -1;
 	g_stats.started = time(NULL);
 	log_set_level((enum log_level)s->cfg.log_level);
+	/* A test hook: the component walk that stands in for openat2 on
+	 * older kernels and under valgrind, on this kernel. */
+	if (getenv("ROWD_TEST_NO_OPENAT2")) {
+		paths_set_openat2(false);
+		log_info("ROWD_TEST_NO_OPENAT2: paths are resolved without openat2");
+	}
 	/* At start the loop is not running yet: opening the roots here
 	 * blocks nobody. */
 	s->rt = runtime_new(&s->cfg, 1, msg, sizeof msg);

@@ -165,3 +165,11 @@ tests_e2e_test_abuse_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_e2e_test_abuse_LDADD = client/librowd.la $(CHECK_LIBS) $(MSGPACK_LIBS)
 # The soak test: run by hand (README, "Soak test"), never by make check.
 dist_noinst_SCRIPTS += tests/soak/soak.py
+
+# Limits at their boundary, peer credentials, paths as a client sends them.
+check_PROGRAMS += tests/e2e/test_limits
+tests_e2e_test_limits_SOURCES = tests/e2e/test_limits.c tests/e2e/wire.h tests/e2e/wire.c \
+	tests/e2e/daemon_fixture.h tests/e2e/daemon_fixture.c
+tests_e2e_test_limits_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_e2e_test_limits_LDADD = client/librowd.la proto/librowdproto.la $(CHECK_LIBS) \
+	$(MSGPACK_LIBS) $(PTHREAD_LIBS)

@@ -188,18 +188,22 @@ check_json "the file sets what no flag names (batch_rows)" 'a[0]["hello"]["limit
 check_json "-w overrides the file's workers" 'a[0]["stats"]["workers"] == 2' "$out"
 stop_daemon
 
-# idle_timeout: a connection that asks nothing for that long is closed.
+# idle_timeout: a connection that asks nothing for that long is told so
+# (one ELIMIT answer naming the limit), then closed.
 start_conf -c "$conf" -o idle_timeout=1
 out=$(drive '
 c = Conn()
 R["ping"] = c.ask("ping")
 t = time.time()
+R["why"] = c.line()
 R["eof"] = c.line() is None                   # blocks until the daemon closes
 R["after"] = time.time() - t
 ')
 check_json "idle_timeout: an idle connection is closed after 1-2 s" \
 	'a[0]["ping"]["pong"] and a[0]["eof"] and 0.9 <= a[0]["after"] <= 4' "$out"
-check_contains "idle_timeout: the log says why" "$(cat "$log")" "(idle_timeout), closing"
+check_json "idle_timeout: with one ELIMIT answer naming the limit" \
+	'a[0]["why"]["error"]["code"] == "ELIMIT" and "idle_timeout limit (1 s)" in a[0]["why"]["error"]["message"]' "$out"
+check_contains "idle_timeout: the log says why" "$(cat "$log")" "closed by the idle_timeout limit (1 s), closing"
 stop_daemon
 
 # -r on the command line replaces the file's roots.

@@ -5,10 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "paths.h"
@@ -255,6 +260,259 @@ START_TEST(test_stale_cleanup)
 }
 END_TEST
 
+/* ---- every escape, at every depth, in both resolvers --------------------- */
+
+static void expect_ok(const char *p)
+{
+	struct rowd_error err;
+	int fd = open_rel(p, &err);
+
+	ck_assert_msg(fd >= 0, "%s: expected to open, got %s (%s)", p, rowd_err_name(err.code),
+	              err.message);
+	close(fd);
+}
+
+static void mkdirs(const char *rel)
+{
+	char p[PATH_MAX];
+
+	at(rel, p);
+	ck_assert_msg(mkdir(p, 0755) == 0, "mkdir %s", p);
+}
+
+static void link_at(const char *target, const char *rel)
+{
+	char p[PATH_MAX];
+
+	at(rel, p);
+	ck_assert_msg(symlink(target, p) == 0, "symlink %s", p);
+}
+
+START_TEST(test_dotdot_depths)
+{
+	char p[PATH_MAX], abs[PATH_MAX];
+
+	mkdirs("a");
+	mkdirs("a/b");
+	mkdirs("a/b/c");
+	mkdirs("a/b/c/d");
+	mkdirs("a/b/c/d/e");
+	/* ../ x1..5 from the root: out at once (also where nothing exists). */
+	strcpy(p, "");
+	for (int k = 1; k <= 5; k++) {
+		strcat(p, "../");
+		snprintf(abs, sizeof abs, "%soutside/secret.csv", p);
+		expect_code(abs, ROWD_EACCES);
+		snprintf(abs, sizeof abs, "%setc/passwd", p);
+		expect_code(abs, ROWD_EACCES);
+	}
+	/* From depth 5: five ".." are back at the root, six are out. */
+	expect_ok("a/b/c/d/e/../../../../../ok.csv");
+	expect_code("a/b/c/d/e/../../../../../../outside/secret.csv", ROWD_EACCES);
+	/* In the middle. */
+	expect_code("a/../../outside/secret.csv", ROWD_EACCES);
+	expect_code("a/b/../../../outside/secret.csv", ROWD_EACCES);
+	expect_ok("a/b/../b/c/../../../ok.csv");
+	/* Out and back in is still out: no step may leave the root. */
+	expect_code("../root/ok.csv", ROWD_EACCES);
+	expect_code("a/../../root/ok.csv", ROWD_EACCES);
+	/* Absolute paths: inside, and with ".." leading out of the root. */
+	snprintf(abs, sizeof abs, "%s//a/../ok.csv", rootdir);
+	expect_ok(abs);
+	snprintf(abs, sizeof abs, "%s/../outside/secret.csv", rootdir);
+	expect_code(abs, ROWD_EACCES);
+	snprintf(abs, sizeof abs, "%s/../root/ok.csv", rootdir);
+	expect_code(abs, ROWD_EACCES);
+	expect_code(rootdir, ROWD_EACCES);     /* the root itself: a directory */
+	expect_code("/", ROWD_EACCES);
+}
+END_TEST
+
+START_TEST(test_symlink_kinds)
+{
+	char p[PATH_MAX];
+
+	mkdirs("a");
+	link_at("../outside/secret.csv", "rel_out");          /* relative, final */
+	link_at("../outside", "rel_dir_out");                 /* relative, intermediate */
+	link_at("rel_out", "chain1");                         /* a chain ending outside */
+	link_at("chain1", "chain2");
+	link_at("loop2", "loop1");                            /* a loop */
+	link_at("loop1", "loop2");
+	link_at("/proc/self/root/etc/passwd", "magic");       /* through /proc */
+	link_at("../ok.csv", "a/up");                         /* ".." that stays inside */
+	link_at("sub", "sub_link");                           /* a directory inside */
+	link_at("a/../../outside/secret.csv", "mid_out");     /* out in the middle */
+	at("ok.csv", p);
+	link_at(p, "abs_in");                                 /* absolute, pointing inside */
+	expect_code("rel_out", ROWD_EACCES);
+	expect_code("rel_dir_out/secret.csv", ROWD_EACCES);
+	expect_code("chain2", ROWD_EACCES);
+	expect_code("loop1", ROWD_EACCES);
+	expect_code("magic", ROWD_EACCES);
+	expect_code("mid_out", ROWD_EACCES);
+	expect_code("sub_link/../../outside/secret.csv", ROWD_EACCES);
+	/* RESOLVE_BENEATH refuses every absolute symlink, even one that
+	 * points inside: a root can be moved without its links changing
+	 * meaning. Both resolvers agree. */
+	expect_code("abs_in", ROWD_EACCES);
+	expect_ok("a/up");
+	expect_ok("sub_link/deep.csv");
+	expect_ok("sub_link/../ok.csv");
+	expect_code("ok.csv/", ROWD_ENOENT);
+	expect_code("ok.csv/x", ROWD_ENOENT);
+}
+END_TEST
+
+static void expect_msg(const char *p, enum rowd_err code, const char *needle)
+{
+	struct rowd_error err;
+	int fd = open_rel(p, &err);
+
+	if (fd >= 0)
+		close(fd);
+	ck_assert_msg(fd < 0 && err.code == code && strstr(err.message, needle),
+	              "%s: expected %s '%s', got %s (%s)", p, rowd_err_name(code), needle,
+	              rowd_err_name(err.code), err.message);
+}
+
+/* "./" repeated, then tail: exactly len bytes (len - strlen(tail) even). */
+static void dots(char *p, size_t len, const char *tail)
+{
+	size_t n = len - strlen(tail);
+
+	for (size_t i = 0; i < n; i += 2)
+		memcpy(p + i, "./", 2);
+	strcpy(p + n, tail);
+	ck_assert_uint_eq(strlen(p), len);
+}
+
+START_TEST(test_lengths_and_nul)
+{
+	struct rowd_error err;
+	char p[PATH_MAX + 8];
+
+	/* PATH_MAX - 1 bytes still resolve; PATH_MAX bytes are refused. */
+	dots(p, PATH_MAX - 1, "/ok.csv");
+	expect_ok(p);
+	dots(p, PATH_MAX, "ok.csv");
+	expect_msg(p, ROWD_EINVAL, "PATH_MAX");
+	/* NAME_MAX bytes in a component still resolve; one more is refused. */
+	memset(p, 0, sizeof p);
+	memset(p, 'a', NAME_MAX);
+	expect_code(p, ROWD_ENOENT);
+	p[NAME_MAX] = 'a';
+	strcat(p, "/ok.csv");
+	expect_msg(p, ROWD_EINVAL, "NAME_MAX");
+	/* A NUL never shortens the path into a valid one. */
+	rowd_error_clear(&err);
+	ck_assert_int_lt(paths_open_read(&roots, "ok.csv\0/../../etc/passwd", 24, &err), 0);
+	ck_assert_int_eq(err.code, ROWD_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "NUL"));
+}
+END_TEST
+
+START_TEST(test_special_files)
+{
+	struct rowd_error err;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char p[PATH_MAX], *name = NULL;
+	int s;
+
+	expect_msg("fifo", ROWD_EACCES, "FIFO");
+	expect_msg("sub", ROWD_EACCES, "directory");
+	at("sock", p);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_uint_lt(strlen(p), sizeof sa.sun_path);
+	strcpy(sa.sun_path, p);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+	close(s);
+	expect_msg("sock", ROWD_EACCES, "socket");
+	rowd_error_clear(&err);
+	ck_assert_int_lt(paths_open_parent(&roots, "sock", 4, &name, &err), 0);
+	ck_assert_int_eq(err.code, ROWD_EACCES);
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_special_files: device case skipped (not root)\n");
+		return;
+	}
+	at("null", p);
+	ck_assert_int_eq(mknod(p, S_IFCHR | 0666, makedev(1, 3)), 0);
+	expect_msg("null", ROWD_EACCES, "character device");
+	rowd_error_clear(&err);
+	ck_assert_int_lt(paths_open_parent(&roots, "null", 4, &name, &err), 0);
+	ck_assert_int_eq(err.code, ROWD_EACCES);
+	ck_assert_ptr_nonnull(strstr(err.message, "character device"));
+}
+END_TEST
+
+/* A thread swaps "swap" (a directory inside) with "alt" (a symlink to
+ * the outside directory), and "swapf" (a file) with "altf" (a symlink to
+ * the outside file), with RENAME_EXCHANGE: each name always exists. Every
+ * open must read the inside file or be refused. */
+struct flipper {
+	char a[2][PATH_MAX], b[2][PATH_MAX];
+	atomic_bool stop;
+};
+
+static void *flip(void *arg)
+{
+	struct flipper *f = arg;
+
+	while (!atomic_load(&f->stop))
+		for (int i = 0; i < 2; i++)
+			renameat2(AT_FDCWD, f->a[i], AT_FDCWD, f->b[i], RENAME_EXCHANGE);
+	return NULL;
+}
+
+START_TEST(test_swap_race)
+{
+	static const char *const paths[2] = { "swap/secret.csv", "swapf" };
+	struct flipper *f = calloc(1, sizeof *f);
+	long inside = 0, refused = 0;
+	pthread_t th;
+
+	ck_assert_ptr_nonnull(f);
+	mkdirs("swap");
+	put(rootdir, "swap/secret.csv", "inside");
+	put(rootdir, "swapf", "inside");
+	link_at("../outside", "alt");
+	link_at("../outside/secret.csv", "altf");
+	at("swap", f->a[0]);
+	at("alt", f->b[0]);
+	at("swapf", f->a[1]);
+	at("altf", f->b[1]);
+	ck_assert_int_eq(pthread_create(&th, NULL, flip, f), 0);
+	for (int i = 0; (i < 2000 || !inside || !refused) && i < 200000; i++) {
+		struct rowd_error err;
+		char buf[16] = { 0 };
+		int fd = open_rel(paths[i % 2], &err);
+
+		if (fd < 0) {
+			ck_assert_msg(err.code == ROWD_EACCES, "%s: %s", paths[i % 2], err.message);
+			refused++;
+			continue;
+		}
+		ck_assert_int_ge(read(fd, buf, sizeof buf - 1), 0);
+		close(fd);
+		ck_assert_msg(strcmp(buf, "inside") == 0, "%s read '%s' (iteration %d)", paths[i % 2],
+		              buf, i);
+		inside++;
+	}
+	atomic_store(&f->stop, true);
+	pthread_join(th, NULL);
+	free(f);
+	ck_assert_msg(inside && refused, "the swap never showed: %ld inside, %ld refused", inside,
+	              refused);
+}
+END_TEST
+
+static void setup_no_openat2(void)
+{
+	setup();
+	paths_set_openat2(false);
+}
+
 int main(void)
 {
 	Suite *s = suite_create("paths");
@@ -269,6 +527,25 @@ int main(void)
 	tcase_add_test(tc, test_parent);
 	tcase_add_test(tc, test_wfile_commit_abort);
 	tcase_add_test(tc, test_stale_cleanup);
+	tcase_add_test(tc, test_dotdot_depths);
+	tcase_add_test(tc, test_symlink_kinds);
+	tcase_add_test(tc, test_lengths_and_nul);
+	tcase_add_test(tc, test_special_files);
+	tcase_add_test(tc, test_swap_race);
+	suite_add_tcase(s, tc);
+	/* The same without openat2: the component walk of beneath.c. */
+	tc = tcase_create("no_openat2");
+	tcase_add_checked_fixture(tc, setup_no_openat2, teardown);
+	tcase_add_test(tc, test_inside_ok);
+	tcase_add_test(tc, test_escapes);
+	tcase_add_test(tc, test_bad_paths);
+	tcase_add_test(tc, test_parent);
+	tcase_add_test(tc, test_wfile_commit_abort);
+	tcase_add_test(tc, test_dotdot_depths);
+	tcase_add_test(tc, test_symlink_kinds);
+	tcase_add_test(tc, test_lengths_and_nul);
+	tcase_add_test(tc, test_special_files);
+	tcase_add_test(tc, test_swap_race);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
