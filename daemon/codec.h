@@ -30,6 +30,9 @@ ssize_t rawin_read(struct rawin *in, void *buf, size_t n, struct rowd_error *err
 struct rawout {
 	int fd;
 	uint64_t written;
+	/* The target's file name (no directories) for codecs that record it
+	 * (zip names its member after it); NULL when unknown. */
+	const char *name;
 };
 
 int rawout_write(struct rawout *out, const void *buf, size_t n, struct rowd_error *err);
@@ -47,6 +50,10 @@ struct codec_ops {
 	int (*rd_open)(struct rawin *in, const msgpack_object *codec_options,
 	               void **state, struct rowd_error *err);
 	ssize_t (*rd_read)(void *state, void *buf, size_t n, struct rowd_error *err);
+	/* Containers (zip): the name of the member being read, once a read
+	 * has opened it; NULL before, or when there is none. Detection asks
+	 * it for the format's extension. NULL for plain codecs. */
+	const char *(*rd_name)(void *state);
 	void (*rd_close)(void *state);
 
 	/* Writer. wr_finish writes the trailer; wr_close frees (after finish

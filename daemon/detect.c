@@ -108,17 +108,39 @@ int detect_to_utf8(struct input *in, const char *encoding, struct rowd_error *er
 	return 0;
 }
 
+/* A container's member (x.zip holding data.jsonl) is named like a file:
+ * its extension decides before the content does. A member that is
+ * itself compressed would need a second codec: refused, not misread. */
+static int member_format(const struct input *in, const struct format_ops **fmt,
+                         struct rowd_error *err)
+{
+	const char *member = in->codec->rd_name ? in->codec->rd_name(in->codec_state) : NULL;
+	const struct codec_ops *inner;
+
+	if (!member)
+		return 0;
+	inner = codec_by_extension(member);
+	if (inner && strcmp(inner->name, "none") != 0)
+		return rowd_error_set(err, ROWD_ENOTSUP,
+		                      "%s member '%.60s' is itself %s-compressed: nested codecs are "
+		                      "not read", in->codec->name, member, inner->name);
+	*fmt = format_by_extension(member);
+	return 0;
+}
+
 static int sniff_format(int fd, const struct codec_ops *codec, const struct rowd_open_spec *spec,
                         size_t max_buf, const struct format_ops **fmt, struct rowd_error *err)
 {
 	struct input in;
 	int rc = 0;
 
-	if (detect_head(&in, fd, codec, spec->codec_options, max_buf, err) < 0) {
+	if (detect_head(&in, fd, codec, spec->codec_options, max_buf, err) < 0 ||
+	    member_format(&in, fmt, err) < 0) {
 		input_close(&in);
 		return -1;
 	}
-	*fmt = format_by_content(input_ptr(&in), input_avail(&in));
+	if (!*fmt)
+		*fmt = format_by_content(input_ptr(&in), input_avail(&in));
 	if (!*fmt) {
 		/* Text in another encoding: probe it as UTF-8. */
 		const char *enc = detect_encoding(input_ptr(&in), input_avail(&in));

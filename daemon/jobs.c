@@ -141,7 +141,8 @@ int jobs_open_writer(struct handle *h, const struct job_env *env,
 	if (wfile_open(&h->wf, dirfd, name, err) < 0)
 		return -1;
 	if (check_raw(h, err) < 0 ||
-	    output_open(&h->out, h->wf.fd, h->codec, spec->codec_options, err) < 0)
+	    output_open_named(&h->out, h->wf.fd, h->wf.name, h->codec, spec->codec_options,
+	                      err) < 0)
 		return -1;
 	a.fmt = h->fmt;
 	a.out = &h->out;
@@ -633,11 +634,18 @@ static int describe_head(int fd, const struct codec_ops *codec, const struct for
                          const struct rowd_request *req, const struct job_env *env,
                          struct mpbuf *b, uint32_t *count, struct rowd_error *err)
 {
+	const char *member;
 	struct input in;
 	int rc = -1;
 
 	if (detect_head(&in, fd, codec, req->open.codec_options, env->limits->row_bytes, err) < 0)
 		goto out;
+	/* A container says which member it read. */
+	if (codec->rd_name && (member = codec->rd_name(in.codec_state))) {
+		if (put_key(b, "member") < 0 || mpbuf_cstr(b, member) < 0)
+			goto nomem;
+		(*count)++;
+	}
 	if (!(fmt->caps & FMT_CAP_BINARY)) {
 		const char *enc = detect_encoding(input_ptr(&in), input_avail(&in));
 

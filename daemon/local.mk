@@ -96,6 +96,12 @@ if HAVE_BROTLI
 daemon_librowdcore_la_SOURCES += daemon/codecs/brotli.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_BROTLI
 endif
+if HAVE_LIBZIP
+daemon_librowdcore_la_SOURCES += daemon/codecs/zip.c \
+	daemon/codecs/ziptail.h daemon/codecs/ziptail.c \
+	daemon/codecs/zipwrite.h daemon/codecs/zipwrite.c
+daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_ZIP
+endif
 
 sbin_PROGRAMS += daemon/rowd
 daemon_rowd_SOURCES = daemon/main.c

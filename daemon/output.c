@@ -8,9 +8,17 @@
 int output_open(struct output *out, int fd, const struct codec_ops *codec,
                 const msgpack_object *codec_options, struct rowd_error *err)
 {
+	return output_open_named(out, fd, NULL, codec, codec_options, err);
+}
+
+int output_open_named(struct output *out, int fd, const char *name,
+                      const struct codec_ops *codec, const msgpack_object *codec_options,
+                      struct rowd_error *err)
+{
 	memset(out, 0, sizeof *out);
 	out->codec = codec;
 	out->raw.fd = fd;
+	out->raw.name = name;
 	mpbuf_init(&out->buf);
 	if (!codec->wr_open)
 		return rowd_error_set(err, ROWD_ENOTSUP, "codec %s cannot write", codec->name);

@@ -25,6 +25,11 @@ struct output {
 
 int output_open(struct output *out, int fd, const struct codec_ops *codec,
                 const msgpack_object *codec_options, struct rowd_error *err);
+/* The same for a file called name (its last component; the codec may
+ * record it: zip's member is named after it). name must outlive out. */
+int output_open_named(struct output *out, int fd, const char *name,
+                      const struct codec_ops *codec, const msgpack_object *codec_options,
+                      struct rowd_error *err);
 int output_flush(struct output *out, struct rowd_error *err);
 static inline int output_flush_if_full(struct output *out, struct rowd_error *err)
 {

@@ -67,9 +67,9 @@ tests_unit_test_bson_LDADD = $(TEST_LDADD)
 check_PROGRAMS += tests/unit/test_codecs
 tests_unit_test_codecs_SOURCES = tests/unit/test_codecs.c tests/unit/codec_harness.h tests/unit/codec_harness.c
 tests_unit_test_codecs_CPPFLAGS = $(TEST_CPPFLAGS) $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) \
-	$(BROTLI_CFLAGS)
+	$(BROTLI_CFLAGS) $(LIBZIP_CFLAGS)
 tests_unit_test_codecs_LDADD = $(TEST_LDADD) $(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) \
-	$(LZ4_LIBS) $(BROTLI_LIBS)
+	$(LZ4_LIBS) $(BROTLI_LIBS) $(LIBZIP_LIBS)
 
 tests_unit_test_codec_SOURCES = tests/unit/test_codec.c tests/unit/codec_harness.h tests/unit/codec_harness.c
 tests_unit_test_codec_CPPFLAGS = $(TEST_CPPFLAGS)

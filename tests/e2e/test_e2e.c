@@ -1484,6 +1484,85 @@ START_TEST(test_write_bson)
 }
 END_TEST
 
+#ifdef HAVE_LIBZIP
+/* zip through the daemon: a written archive reads back (totals, reset),
+ * a member named apart from the archive decides the format, detect names
+ * the member, convert writes an archive, member errors reach the client. */
+START_TEST(test_zip_files)
+{
+	static const char crows_json[] =
+		"[{\"id\":\"1\",\"name\":\"John, Jr.\"},{\"id\":\"2\",\"name\":\"\\u00fcn\\u00efc\\u00f6d\\u00e9\"}]";
+	struct daemon *d;
+	const msgpack_object *crows = J(crows_json), *nrows = J(NESTED_ROWS), *ans = NULL;
+	struct rowd_open_opts wo = { .mode = "w", .format = "jsonl",
+	                             .codec_options_json = "{\"member\":\"data.jsonl\",\"level\":9}" };
+	struct rowd_open_opts to = { .codec_options_json = "{\"level\":1}" };
+	struct rowd_convert_result res;
+	uint64_t written = 0;
+	char *bytes;
+	size_t n = 0;
+	rowd_ctx *c;
+	int h;
+
+	d = start(NULL);
+	c = conn(d);
+	write_file(c, "out.csv.zip", crows, NULL);
+	bytes = daemon_get(d, "out.csv.zip", &n);
+	ck_assert_msg(bytes && n > 30 && memcmp(bytes, "PK\x03\x04", 4) == 0, "out.csv.zip is no zip");
+	free(bytes);
+	h = open_r(c, "out.csv.zip", NULL);
+	ck_assert_msg(h > 0, "open out.csv.zip: %s %s", rowd_errcode(c), rowd_errstr(c));
+	ck_assert_msg(is_str(field(rowd_last_answer(c), "format"), "csv") &&
+	              is_str(field(rowd_last_answer(c), "codec"), "zip"), "%s",
+	              js(rowd_last_answer(c)));
+	expect_obj(read_all(c, h, 1, "out.csv.zip"), crows, "out.csv.zip read back");
+	ck_assert_msg(rowd_totals(c, h) == 2, "totals: %s", rowd_errstr(c));
+	OK(c, rowd_reset(c, h));
+	expect_obj(read_all(c, h, 10, "out.csv.zip"), crows, "out.csv.zip after reset");
+	OK(c, rowd_close(c, h, NULL));
+
+	/* x.zip holding data.jsonl: the member's extension decides. */
+	h = rowd_open(c, "x.zip", &wo);
+	ck_assert_msg(h > 0, "open x.zip for writing: %s %s", rowd_errcode(c), rowd_errstr(c));
+	ck_assert_int_eq(rowd_write_bulk(c, h, nrows), 3);
+	OK(c, rowd_close(c, h, &written));
+	ck_assert_int_eq(written, 3);
+	h = open_r(c, "x.zip", NULL);
+	ck_assert_msg(h > 0, "open x.zip: %s %s", rowd_errcode(c), rowd_errstr(c));
+	ck_assert_msg(is_str(field(rowd_last_answer(c), "format"), "jsonl"), "x.zip: %s",
+	              js(rowd_last_answer(c)));
+	expect_obj(read_all(c, h, 2, "x.zip"), nrows, "x.zip read back");
+	OK(c, rowd_close(c, h, NULL));
+	OK(c, rowd_request_json(c, "{\"op\":\"detect\",\"path\":\"x.zip\"}", &ans));
+	ck_assert_msg(is_str(field(ans, "format"), "jsonl") && is_str(field(ans, "codec"), "zip") &&
+	              is_str(field(ans, "member"), "data.jsonl"), "detect x.zip: %s", js(ans));
+	expect_fail(c, rowd_request_json(c, "{\"op\":\"open\",\"path\":\"x.zip\","
+	                                 "\"codec_options\":{\"member\":\"nope.csv\"}}", &ans),
+	            "EINVAL", "an unknown member");
+	ck_assert_ptr_nonnull(strstr(rowd_errstr(c), "no member 'nope.csv'"));
+	ck_assert_ptr_nonnull(strstr(rowd_errstr(c), "'data.jsonl'"));
+
+	/* Converted into an archive on a worker; the member is named after
+	 * the target. */
+	put_src(d, SAMPLE, "six.csv");
+	ck_assert_msg(rowd_convert(c, "six.csv", NULL, "six.jsonl.zip", &to, NULL, NULL, &res) == 0,
+	              "convert: %s %s", rowd_errcode(c), rowd_errstr(c));
+	ck_assert_int_eq(res.rows_out, 6);
+	expect_obj(slurp_rows(c, "six.jsonl.zip", NULL, 4), J(SIX), "six.jsonl.zip");
+	OK(c, rowd_request_json(c, "{\"op\":\"detect\",\"path\":\"six.jsonl.zip\"}", &ans));
+	ck_assert_msg(is_str(field(ans, "member"), "six.jsonl"), "detect: %s", js(ans));
+
+	/* Not a zip, by name: ECODEC with an offset, and the connection lives. */
+	put(d, "fake.csv.zip", "id,name\n1,Anna\n");
+	expect_fail(c, open_r(c, "fake.csv.zip", NULL), "ECODEC", "a text file named .zip");
+	ck_assert_ptr_nonnull(strstr(rowd_errstr(c), "not a zip archive"));
+	expect_ping(c, "zip errors");
+	rowd_free(c);
+	stop(d);
+}
+END_TEST
+#endif
+
 /* ======================================================================= */
 /* conformance through the daemon                                          */
 /* ======================================================================= */
@@ -1554,6 +1633,9 @@ START_TEST(test_iterabledata)
 		{ "2cols6rows_tag.json", "{\"tagname\":\"persons\"}", "json" },
 		{ "2cols6rows_flat.bson", NULL, "bson" },
 		{ "2cols6rows.avro", NULL, "avro" },
+#ifdef HAVE_LIBZIP
+		{ "2cols6rows.csv.zip", NULL, "csv" },
+#endif
 	};
 	struct daemon *d;
 	const msgpack_object *six = J(SIX);
@@ -2183,6 +2265,9 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_sigterm_with_open_write);
 	tcase_add_test(tc, test_write_formats);
 	tcase_add_test(tc, test_write_bson);
+#ifdef HAVE_LIBZIP
+	tcase_add_test(tc, test_zip_files);
+#endif
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("conformance");
