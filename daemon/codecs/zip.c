@@ -234,7 +234,7 @@ static void zp_names(zip_t *za, zip_int64_t n, char *buf, size_t cap)
 /* The member to read: *idx, or -1 for an archive with no data member. */
 static int zp_choose(struct zp_rd *s, zip_int64_t *idx, struct rowd_error *err)
 {
-	zip_int64_t n = zip_get_num_entries(s->za, 0), found = -1, count = 0;
+	zip_int64_t n = zip_get_num_entries(s->za, 0), found = -1;
 	char names[ZP_NAMES_MAX + 80];
 
 	for (zip_int64_t i = 0; i < n; i++) {
@@ -244,11 +244,10 @@ static int zp_choose(struct zp_rd *s, zip_int64_t *idx, struct rowd_error *err)
 			return zp_codec_error(err, (int64_t)s->src.last_start,
 			                      "corrupt data: entry %lld has no usable name: %s",
 			                      (long long)i, zip_error_strerror(zip_get_error(s->za)));
-		if (s->member ? strcmp(name, s->member) == 0 : zp_is_data(name)) {
-			if (found < 0)
-				found = i;
-			count++;
-		}
+		/* Without `member`, the first data member (DESIGN); detect names
+		 * it. Every entry is still looked at: a nameless one is corrupt. */
+		if (found < 0 && (s->member ? strcmp(name, s->member) == 0 : zp_is_data(name)))
+			found = i;
 	}
 	*idx = found;
 	if (s->member && found < 0) {
@@ -258,12 +257,6 @@ static int zp_choose(struct zp_rd *s, zip_int64_t *idx, struct rowd_error *err)
 	}
 	if (s->member && *s->member && s->member[strlen(s->member) - 1] == '/')
 		return rowd_error_set(err, ROWD_EINVAL, "zip: member '%.60s' is a directory", s->member);
-	if (!s->member && count > 1) {
-		zp_names(s->za, n, names, sizeof names);
-		return rowd_error_set(err, ROWD_EINVAL,
-		                      "zip: the archive holds %lld members (%s): choose one with "
-		                      "codec_options.member", (long long)count, names);
-	}
 	return 0;
 }
 
