@@ -290,7 +290,7 @@ static void link_at(const char *target, const char *rel)
 
 START_TEST(test_dotdot_depths)
 {
-	char p[64], abs[128];
+	char p[64], abs[512];
 
 	mkdirs("a");
 	mkdirs("a/b");
