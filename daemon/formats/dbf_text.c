@@ -73,7 +73,15 @@ int dbf_text_open(struct dbf_text *t, const char *enc, size_t n, uint8_t ldid,
 		t->utf8_first = true;
 	}
 	t->cd = iconv_open("UTF-8", t->name);
+	/* glibc reports a failed allocation while it loads a converter as
+	 * EINVAL, like a name it does not know: a second try tells them
+	 * apart when the shortage has passed. */
+	if (t->cd == (iconv_t)-1 && errno != ENOMEM)
+		t->cd = iconv_open("UTF-8", t->name);
 	if (t->cd == (iconv_t)-1) {
+		if (errno == ENOMEM)
+			return rowd_error_set(err, ROWD_ENOMEM, "out of memory opening iconv for %s",
+			                      t->name);
 		if (enc)
 			return rowd_error_set(err, ROWD_EINVAL, "unknown encoding '%s' (option "
 			                      "'encoding')", t->name);
