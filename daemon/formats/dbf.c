@@ -724,9 +724,11 @@ static int dbf_probe(const char *head, size_t n)
 			return 0;
 		sum += h[at + 11] == 'C' ? (size_t)(h[at + 16] | h[at + 17] << 8) : h[at + 16];
 	}
-	if (at >= n || at >= hdr_len)
-		return at >= hdr_len ? 0 : 70;   /* cut by the head: what was seen is right */
-	if (h[at] != 0x0d || sum + 1 != rec_len || hdr_len - at - 1 > DBF_HEADER_SLACK)
+	if (at >= hdr_len)
+		return 0;
+	if (at >= n || h[at] != 0x0d)
+		return 70;                       /* cut by the head: what was seen is right */
+	if (sum + 1 != rec_len || hdr_len - at - 1 > DBF_HEADER_SLACK)
 		return 0;
 	return 90;
 }

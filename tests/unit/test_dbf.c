@@ -979,6 +979,8 @@ START_TEST(test_dbf_probe)
 	ck_assert_ptr_eq(format_by_content((const char *)d, n), &format_dbf);
 	ck_assert_int_eq(format_dbf.probe((const char *)d, 64), 70);   /* cut in descriptors */
 	ck_assert_int_eq(format_dbf.probe((const char *)d, 63), 0);
+	ck_assert_int_eq(format_dbf.probe((const char *)d, 80), 70);   /* inside descriptor 2 */
+	ck_assert_int_eq(format_dbf.probe((const char *)d, 97), 90);
 	d[2] = 13;                                   /* month 13 */
 	ck_assert_int_eq(format_dbf.probe((const char *)d, n), 0);
 	d[2] = 12;
