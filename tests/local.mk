@@ -63,6 +63,10 @@ check_PROGRAMS += tests/unit/test_bson
 tests_unit_test_bson_SOURCES = tests/unit/test_bson.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
 tests_unit_test_bson_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_bson_LDADD = $(TEST_LDADD)
+check_PROGRAMS += tests/unit/test_dbf
+tests_unit_test_dbf_SOURCES = tests/unit/test_dbf.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+tests_unit_test_dbf_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_dbf_LDADD = $(TEST_LDADD)
 # Library codecs; the test also calls each library to make foreign streams.
 check_PROGRAMS += tests/unit/test_codecs
 tests_unit_test_codecs_SOURCES = tests/unit/test_codecs.c tests/unit/codec_harness.h tests/unit/codec_harness.c

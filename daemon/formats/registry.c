@@ -12,6 +12,7 @@ extern const struct format_ops format_jsonl, format_json;
 extern const struct format_ops format_msgpack, format_ltsv, format_fwf;
 extern const struct format_ops format_sqlite;
 extern const struct format_ops format_bson, format_xml, format_avro, format_xls, format_xlsx;
+extern const struct format_ops format_dbf;
 extern const struct format_ops format_parquet, format_orc, format_arrow, format_duckdb;
 
 /* Order matters for content detection ties only: better probes first. */
@@ -21,6 +22,7 @@ static const struct format_ops *const formats[] = {
 	&format_msgpack, &format_ltsv, &format_fwf,
 	&format_sqlite,
 	&format_bson, &format_xml, &format_avro, &format_xls, &format_xlsx,
+	&format_dbf,
 	&format_parquet, &format_orc, &format_arrow, &format_duckdb,
 	NULL
 };

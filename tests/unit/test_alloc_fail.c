@@ -54,6 +54,7 @@
 
 extern const struct format_ops format_csv, format_jsonl, format_json, format_msgpack;
 extern const struct format_ops format_ltsv, format_fwf;
+extern const struct format_ops format_dbf;
 
 /* ---- the counting allocator -------------------------------------------- */
 
@@ -586,6 +587,22 @@ START_TEST(test_ltsv_fwf)
 }
 END_TEST
 
+/* dBase: the header, keys packed once, text through iconv (windows-1251). */
+START_TEST(test_dbf)
+{
+	static const char dbf[] =
+		"\x03}\x0c\x12\x02\x00\x00\x00\x61\x00\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\xc9\x00\x00ID\x00\x00\x00\x00\x00\x00\x00"
+		"\x00\x00N\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+		"\x00\x00\x00\xc8\xec\xff\x00\x00\x00\x00\x00\x00\x00\x00\x43\x00\x00\x00\x00\x07"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0d   1\xcf\xf0\xe8"
+		"\xe2\xe5\xf2 *  2x      \x1a";
+	struct read_case r = { &format_dbf, dbf, sizeof dbf - 1, NULL, 1 };
+
+	fail_each("dbf reader", op_read, &r);
+}
+END_TEST
+
 /* ---- codecs -------------------------------------------------------------- */
 
 /* Text through a codec's writer into a memfd, then back through its
@@ -693,6 +710,7 @@ int main(void)
 	tcase_add_test(tc, test_write_jsonl);
 	tcase_add_test(tc, test_write_json_msgpack);
 	tcase_add_test(tc, test_ltsv_fwf);
+	tcase_add_test(tc, test_dbf);
 	tcase_add_test(tc, test_codecs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
