@@ -599,6 +599,30 @@ START_TEST(test_abandon)
 }
 END_TEST
 
+/* A written workbook damaged where the reader never looks (the local
+ * header of [Content_Types].xml) is refused, not read. */
+START_TEST(test_damaged)
+{
+	struct fmt_result r;
+	size_t n;
+	char *x;
+	FILE *f;
+
+	write_ok("dmg.xlsx", ROWS, NULL);
+	x = fmt_slurp(path_of("dmg.xlsx"), &n);
+	ck_assert_ptr_nonnull(x);
+	x[0] ^= 0xff;
+	f = fopen(path_of("dmg.xlsx"), "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(x, 1, n, f), n);
+	ck_assert_int_eq(fclose(f), 0);
+	free(x);
+	r = fmt_read_raw(&format_xlsx, path_of("dmg.xlsx"), NULL, 10);
+	ck_assert_msg(r.rc < 0 && r.err.code == ROWD_EFORMAT && r.nrows == 0, "read: %s", r.jsonl);
+	fmt_result_free(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("xlsx_write");
@@ -613,6 +637,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_refused_rows);
 	tcase_add_test(tc, test_abandon);
+	tcase_add_test(tc, test_damaged);
 	suite_add_tcase(s, tc);
 	/* Excel's sheet size: millions of cells. */
 	tc = tcase_create("limits");
