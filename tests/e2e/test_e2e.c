@@ -1714,10 +1714,13 @@ static bool format_built(rowd_ctx *c, const char *name)
 	fmts = field(ans, "formats");
 	ck_assert_msg(fmts && fmts->type == MSGPACK_OBJECT_ARRAY, "hello: %s", js(ans));
 	for (uint32_t i = 0; i < fmts->via.array.size; i++) {
-		const msgpack_object *f = &fmts->via.array.ptr[i], *av = field(f, "available");
+		const msgpack_object *f = &fmts->via.array.ptr[i], *av = field(f, "available"),
+		                     *rd = field(f, "read");
 
+		/* xlsx without libzip and libxml2 is available, write only. */
 		if (is_str(field(f, "name"), name))
-			return av && av->type == MSGPACK_OBJECT_BOOLEAN && av->via.boolean;
+			return av && av->type == MSGPACK_OBJECT_BOOLEAN && av->via.boolean &&
+			       rd && rd->type == MSGPACK_OBJECT_BOOLEAN && rd->via.boolean;
 	}
 	return false;
 }

@@ -92,7 +92,10 @@ def server(daemon) -> dict[str, Any]:
 
 
 def cells(server: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    fmts = [f for f in server["formats"] if f.get("available") and f.get("write")]
+    # Written and read back: a write-only format (xlsx without its reader's
+    # libraries) has nothing to compare with.
+    fmts = [f for f in server["formats"]
+            if f.get("available") and f.get("write") and f.get("read")]
     codecs = [c for c in server["codecs"] if c.get("available") and c.get("write")]
     return [(f["name"], f["extensions"][0], c["name"], c["extensions"][0] if c["extensions"] else "")
             for f in fmts for c in codecs]
