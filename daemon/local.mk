@@ -30,10 +30,10 @@ daemon_librowdcore_la_SOURCES = \
 daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
 	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS) \
 	$(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(BROTLI_LIBS) $(LIBZIP_LIBS) \
-	$(LIBXML2_LIBS) $(FREEXL_LIBS) $(XLSXWRITER_LIBS) $(UCHARDET_LIBS)
+	$(LIBXML2_LIBS) $(FREEXL_LIBS) $(UCHARDET_LIBS)
 daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(BROTLI_CFLAGS) \
 	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(FREEXL_CFLAGS) \
-	$(XLSXWRITER_CFLAGS) $(UCHARDET_CFLAGS)
+	$(UCHARDET_CFLAGS)
 
 # Path walk without openat2; peer credentials; packed size of written rows.
 daemon_librowdcore_la_SOURCES += daemon/beneath.h daemon/beneath.c daemon/peer.h daemon/peer.c \
@@ -73,6 +73,10 @@ if HAVE_FREEXL
 daemon_librowdcore_la_SOURCES += daemon/formats/xls.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_XLS
 endif
+# The zip writer needs only zlib; the XLSX writer only it (always built:
+# without the reader below, xlsx_write.c registers xlsx as write only).
+daemon_librowdcore_la_SOURCES += daemon/codecs/zipwrite.h daemon/codecs/zipwrite.c \
+	daemon/formats/xlsx_write.h daemon/formats/xlsx_write.c daemon/formats/xlsx_cell.c
 # XLSX reading needs libzip (the container) and libxml2 (its parts).
 if HAVE_XLSX_READ
 daemon_librowdcore_la_SOURCES += daemon/formats/xlsx.h daemon/formats/xlsx.c \
@@ -101,8 +105,7 @@ daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_BROTLI
 endif
 if HAVE_LIBZIP
 daemon_librowdcore_la_SOURCES += daemon/codecs/zip.c \
-	daemon/codecs/ziptail.h daemon/codecs/ziptail.c \
-	daemon/codecs/zipwrite.h daemon/codecs/zipwrite.c
+	daemon/codecs/ziptail.h daemon/codecs/ziptail.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_ZIP
 endif
 

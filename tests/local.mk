@@ -55,6 +55,16 @@ tests_unit_test_sheets_CPPFLAGS += -DROWD_WITH_XLSX $(LIBZIP_CFLAGS)
 tests_unit_test_sheets_LDADD += $(LIBZIP_LIBS)
 endif
 
+# The XLSX writer, checked through the reader (so only with it), libzip,
+# libxml2 and Python's zipfile.
+if HAVE_XLSX_READ
+check_PROGRAMS += tests/unit/test_xlsx_write
+endif
+tests_unit_test_xlsx_write_SOURCES = tests/unit/test_xlsx_write.c tests/unit/fmt_harness.h \
+	tests/unit/fmt_harness.c
+tests_unit_test_xlsx_write_CPPFLAGS = $(TEST_CPPFLAGS) $(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS)
+tests_unit_test_xlsx_write_LDADD = $(TEST_LDADD) $(LIBZIP_LIBS) $(LIBXML2_LIBS)
+
 check_PROGRAMS += tests/unit/test_formats
 tests_unit_test_formats_SOURCES = tests/unit/test_formats.c tests/unit/fmt_harness.h tests/unit/fmt_harness.c
 tests_unit_test_formats_CPPFLAGS = $(TEST_CPPFLAGS)

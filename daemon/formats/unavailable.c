@@ -26,6 +26,4 @@ UNAVAILABLE(format_xml, "xml", "libxml2", "xml");
 #ifndef ROWD_WITH_XLS
 UNAVAILABLE(format_xls, "xls", "libfreexl", "xls");
 #endif
-#ifndef ROWD_WITH_XLSX
-UNAVAILABLE(format_xlsx, "xlsx", "libzip and libxml2 (read), libxlsxwriter (write)", "xlsx");
-#endif
+/* xlsx is always writable: without its reader, xlsx_write.c registers it. */

@@ -5,8 +5,8 @@
  * styles. The sheet's XML is streamed: libxml2's xmlTextReader pulls it
  * through zip_fread node by node and each <row> is packed as it ends, so
  * a sheet of any size takes the memory of one row (plus the shared
- * strings table). Writing XLSX is not offered (no zip writer yet):
- * opening one in mode w is ENOTSUP.
+ * strings table). Writing is xlsx_write.c's (our own writer over
+ * codecs/zipwrite.c).
  *
  * Options `sheet` (name or 0-based index, default the first), `header`
  * (default true: the first non-blank row gives the keys; false: keys are
@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "xlsx.h"
+#include "xlsx_write.h"
 
 struct xlsx_rd {
 	struct xlsx_book book;
@@ -459,11 +460,16 @@ static const char *const xlsx_extensions[] = { "xlsx", NULL };
 const struct format_ops format_xlsx = {
 	.name = "xlsx",
 	.extensions = xlsx_extensions,
-	.caps = FMT_CAP_READ | FMT_CAP_TOTALS | FMT_CAP_TABLES | FMT_CAP_BINARY | FMT_CAP_RAW,
+	.caps = FMT_CAP_READ | FMT_CAP_WRITE | FMT_CAP_TOTALS | FMT_CAP_TABLES | FMT_CAP_BINARY |
+	        FMT_CAP_RAW,
 	.probe = xlsx_probe,
 	.tables = xlsx_tables,
 	.rd_open = xlsx_rd_open,
 	.rd_next = xlsx_rd_next,
 	.rd_columns = xlsx_rd_columns,
 	.rd_close = xlsx_rd_close,
+	.wr_open = fmt_xlsx_wr_open,
+	.wr_row = fmt_xlsx_wr_row,
+	.wr_finish = fmt_xlsx_wr_finish,
+	.wr_close = fmt_xlsx_wr_close,
 };

@@ -132,7 +132,10 @@ zip_t *xlsx_zip_open(int fd, struct rowd_error *err)
 		zip_error_fini(&zerr);
 		return NULL;
 	}
-	za = zip_open_from_source(src, ZIP_RDONLY, &zerr);
+	/* CHECKCONS: every member's local header against the central
+	 * directory, so that damage to a part the reader never opens
+	 * ([Content_Types].xml, the first member) is still an error. */
+	za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
 	if (!za) {
 		if (zip_error_code_zip(&zerr) == ZIP_ER_MEMORY)
 			rowd_error_set(err, ROWD_ENOMEM, "out of memory opening the xlsx archive");
