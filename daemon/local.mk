@@ -30,10 +30,9 @@ daemon_librowdcore_la_SOURCES = \
 daemon_librowdcore_la_LIBADD = proto/librowdproto.la $(LIBEVENT_LIBS) $(SQLITE_LIBS) \
 	$(ZLIB_LIBS) $(ISAL_LIBS) $(MSGPACK_LIBS) $(YAJL_LIBS) $(PTHREAD_LIBS) \
 	$(BZIP2_LIBS) $(LZMA_LIBS) $(ZSTD_LIBS) $(LZ4_LIBS) $(BROTLI_LIBS) $(LIBZIP_LIBS) \
-	$(LIBXML2_LIBS) $(FREEXL_LIBS) $(UCHARDET_LIBS)
+	$(LIBXML2_LIBS) $(FREEXL_LIBS)
 daemon_librowdcore_la_CPPFLAGS += $(LZMA_CFLAGS) $(ZSTD_CFLAGS) $(LZ4_CFLAGS) $(BROTLI_CFLAGS) \
-	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(FREEXL_CFLAGS) \
-	$(UCHARDET_CFLAGS)
+	$(LIBZIP_CFLAGS) $(LIBXML2_CFLAGS) $(FREEXL_CFLAGS)
 
 # Path walk without openat2; peer credentials; packed size of written rows.
 daemon_librowdcore_la_SOURCES += daemon/beneath.h daemon/beneath.c daemon/peer.h daemon/peer.c \
