@@ -106,6 +106,8 @@ endif
 if HAVE_LIBZIP
 daemon_librowdcore_la_SOURCES += daemon/codecs/zip.c \
 	daemon/codecs/ziptail.h daemon/codecs/ziptail.c
+# The pread source is shared with the XLSX reader (which needs libzip).
+daemon_librowdcore_la_SOURCES += daemon/codecs/zipsource.h daemon/codecs/zipsource.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_ZIP
 endif
 
