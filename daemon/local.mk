@@ -45,6 +45,9 @@ daemon_librowdcore_la_SOURCES += daemon/beneath.h daemon/beneath.c daemon/peer.h
 # These need no library beyond msgpack-c: always built.
 daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c \
 	daemon/formats/fwf.c daemon/formats/textline.h daemon/formats/textline.c
+# Day counts to dates, for the readers that write ISO dates (avro, bson,
+# dbf, spreadsheets).
+daemon_librowdcore_la_SOURCES += daemon/formats/civil.h daemon/formats/civil.c
 # dBase tables: our own reader, iconv for their code pages (see formats/dbf.c).
 daemon_librowdcore_la_SOURCES += daemon/formats/dbf.h daemon/formats/dbf.c \
 	daemon/formats/dbf_text.c daemon/formats/dbf_value.c

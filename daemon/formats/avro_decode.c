@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "formats/avro.h"
+#include "formats/civil.h"
 
 int avro_read_long(const uint8_t *p, const uint8_t *end, int64_t *v, size_t *used)
 {
@@ -198,29 +199,13 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days). */
-static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *dd)
-{
-	int64_t z = days + 719468;
-	int64_t era = floor_div(z, 146097);
-	uint64_t doe = (uint64_t)(z - era * 146097);
-	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	uint64_t mp = (5 * doy + 2) / 153;
-
-	*dd = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 size_t avro_fmt_date(int64_t days, char *buf, size_t cap)
 {
 	int64_t y;
 	unsigned m, dd;
 	int n;
 
-	civil(days, &y, &m, &dd);
+	civil_from_days(days, &y, &m, &dd);
 	if (y >= 0 && y <= 9999)
 		n = snprintf(buf, cap, "%04" PRId64 "-%02u-%02u", y, m, dd);
 	else
