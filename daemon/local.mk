@@ -48,6 +48,8 @@ daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c 
 # Day counts to dates, for the readers that write ISO dates (avro, bson,
 # dbf, spreadsheets).
 daemon_librowdcore_la_SOURCES += daemon/formats/civil.h daemon/formats/civil.c
+# msgpack bin values, for the readers that pass bytes through.
+daemon_librowdcore_la_SOURCES += daemon/formats/mpbin.h daemon/formats/mpbin.c
 # dBase tables: our own reader, iconv for their code pages (see formats/dbf.c).
 daemon_librowdcore_la_SOURCES += daemon/formats/dbf.h daemon/formats/dbf.c \
 	daemon/formats/dbf_text.c daemon/formats/dbf_value.c

@@ -35,6 +35,7 @@
 
 #include "formats/avro.h"
 #include "formats/civil.h"
+#include "formats/mpbin.h"
 
 int avro_read_long(const uint8_t *p, const uint8_t *end, int64_t *v, size_t *used)
 {
@@ -143,23 +144,7 @@ static int put_str(struct avro_dec *d, const void *s, size_t n)
 
 static int put_bin(struct avro_dec *d, const uint8_t *s, size_t n)
 {
-	struct mpbuf *b = d->out;
-
-	if (mpbuf_reserve(b, n + 5) < 0)
-		return nomem(d);
-	if (n < 256) {
-		mp_put_u8(b, 0xc4);
-		mp_put_u8(b, (uint8_t)n);
-	} else if (n < 65536) {
-		mp_put_u8(b, 0xc5);
-		mp_put_be16(b, (uint16_t)n);
-	} else {
-		mp_put_u8(b, 0xc6);
-		mp_put_be32(b, (uint32_t)n);
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	return 0;
+	return mpbin_put(d->out, s, n) < 0 ? nomem(d) : 0;
 }
 
 /* Arrays and maps: the count is known only after the last block, so a
