@@ -44,6 +44,11 @@ daemon_librowdcore_la_SOURCES += daemon/beneath.h daemon/beneath.c daemon/peer.h
 # These need no library beyond msgpack-c: always built.
 daemon_librowdcore_la_SOURCES += daemon/formats/msgpack.c daemon/formats/ltsv.c \
 	daemon/formats/fwf.c daemon/formats/textline.h daemon/formats/textline.c
+# Day counts to dates, for the readers that write ISO dates (avro, bson,
+# dbf, spreadsheets).
+daemon_librowdcore_la_SOURCES += daemon/formats/civil.h daemon/formats/civil.c
+# msgpack bin values, for the readers that pass bytes through.
+daemon_librowdcore_la_SOURCES += daemon/formats/mpbin.h daemon/formats/mpbin.c
 # dBase tables: our own reader, iconv for their code pages (see formats/dbf.c).
 daemon_librowdcore_la_SOURCES += daemon/formats/dbf.h daemon/formats/dbf.c \
 	daemon/formats/dbf_text.c daemon/formats/dbf_value.c
@@ -105,6 +110,8 @@ endif
 if HAVE_LIBZIP
 daemon_librowdcore_la_SOURCES += daemon/codecs/zip.c \
 	daemon/codecs/ziptail.h daemon/codecs/ziptail.c
+# The pread source is shared with the XLSX reader (which needs libzip).
+daemon_librowdcore_la_SOURCES += daemon/codecs/zipsource.h daemon/codecs/zipsource.c
 daemon_librowdcore_la_CPPFLAGS += -DROWD_WITH_ZIP
 endif
 

@@ -1,9 +1,9 @@
 /* The zip codec: one member of an archive as a byte stream.
  *
  * Reading goes through libzip over the handle's own fd: a libzip source
- * whose callbacks pread at a private position (never a path re-resolved,
- * so the confinement of paths.c holds, and several readers share the fd:
- * `totals` counts while the handle keeps its place). The archive is opened
+ * (zipsource.c) whose callbacks pread at a private position (never a path
+ * re-resolved, so the confinement of paths.c holds, and several readers
+ * share the fd: `totals` counts while the handle keeps its place). The archive is opened
  * on the first rd_read, as the stream codecs read their headers there.
  * The member is codec_options.member, else the only data member
  * (directories and macOS' __MACOSX/ resource forks are not data); an
@@ -30,7 +30,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,86 +41,13 @@
 
 #include "codec.h"
 #include "options.h"
+#include "zipsource.h"
 #include "ziptail.h"
 #include "zipwrite.h"
 
 #define ZP_LEVEL_DEFAULT 6
 /* Bytes of member names listed in an error message (limit 256). */
 #define ZP_NAMES_MAX 140
-
-/* ---- the archive as a libzip source over the fd -------------------------- */
-
-struct zp_src {
-	int fd;
-	uint64_t size;
-	uint64_t pos;                    /* libzip's position */
-	uint64_t last_start, last_end;   /* the last range read */
-	zip_error_t error;
-	bool io_failed;
-	struct rowd_error io;            /* the pread failure, as EIO */
-	struct ziptail tail;             /* what the end record says */
-};
-
-static zip_int64_t zp_src_read(struct zp_src *s, void *data, zip_uint64_t len)
-{
-	struct rawin raw = { .fd = s->fd, .pos = s->pos, .size = s->size };
-	ssize_t r;
-
-	if (len > SIZE_MAX / 2)
-		len = SIZE_MAX / 2;
-	rowd_error_clear(&s->io);
-	r = rawin_read(&raw, data, (size_t)len, &s->io);
-	if (r < 0) {
-		s->io_failed = true;
-		zip_error_set(&s->error, ZIP_ER_READ, EIO);
-		return -1;
-	}
-	s->last_start = s->pos;
-	s->pos += (uint64_t)r;
-	s->last_end = s->pos;
-	return r;
-}
-
-static zip_int64_t zp_src_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-	struct zp_src *s = ud;
-	zip_int64_t np;
-	zip_stat_t *st;
-
-	switch (cmd) {
-	case ZIP_SOURCE_OPEN:
-		s->pos = 0;
-		return 0;
-	case ZIP_SOURCE_READ:
-		return zp_src_read(s, data, len);
-	case ZIP_SOURCE_CLOSE:
-	case ZIP_SOURCE_FREE:
-		return 0;
-	case ZIP_SOURCE_STAT:
-		st = ZIP_SOURCE_GET_ARGS(zip_stat_t, data, len, &s->error);
-		if (!st)
-			return -1;
-		zip_stat_init(st);
-		st->size = s->size;
-		st->valid |= ZIP_STAT_SIZE;
-		return sizeof *st;
-	case ZIP_SOURCE_ERROR:
-		return zip_error_to_data(&s->error, data, len);
-	case ZIP_SOURCE_SEEK:
-		np = zip_source_seek_compute_offset(s->pos, s->size, data, len, &s->error);
-		if (np < 0)
-			return -1;
-		s->pos = (uint64_t)np;
-		return 0;
-	case ZIP_SOURCE_TELL:
-		return (zip_int64_t)s->pos;
-	case ZIP_SOURCE_SUPPORTS:
-		return ZIP_SOURCE_SUPPORTS_SEEKABLE;
-	default:
-		zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
-		return -1;
-	}
-}
 
 /* ---- reader ------------------------------------------------------------- */
 
@@ -132,7 +58,8 @@ struct zp_rd {
 	char *member;                /* codec_options.member, or NULL */
 	enum zp_phase phase;
 	struct rowd_error failure;   /* repeated once failed */
-	struct zp_src src;
+	struct zipsrc src;
+	struct ziptail tail;         /* what the end record says */
 	zip_t *za;
 	zip_file_t *zf;
 	const char *name;            /* the member read (owned by za) */
@@ -140,26 +67,9 @@ struct zp_rd {
 	uint64_t want, got;
 };
 
-/* ECODEC "zip: ..." at offset; returns -1. */
-static int zp_codec_error(struct rowd_error *err, int64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int zp_codec_error(struct rowd_error *err, int64_t offset, const char *fmt, ...)
-{
-	char what[ROWD_ERRMSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	rowd_error_set(err, ROWD_ECODEC, "zip: %s", what);
-	err->offset = offset;
-	return -1;
-}
-
 /* The first bytes are (a prefix of) a local header or an empty archive's
  * end record: an archive whose end is missing, rather than no archive. */
-static bool zp_looks_cut(const struct zp_src *s)
+static bool zp_looks_cut(const struct zipsrc *s)
 {
 	unsigned char head[4];
 	ssize_t n = pread(s->fd, head, sizeof head, 0);
@@ -181,23 +91,23 @@ static int zp_open_error(struct zp_rd *s, zip_error_t *ze, struct rowd_error *er
 	case ZIP_ER_NOZIP:
 		/* libzip says so of a missing end record, and of any header
 		 * without its signature. */
-		if (s->src.tail.at_end)
-			return zp_codec_error(err, (int64_t)s->src.last_start,
-			                      "corrupt data: a header lacks its signature");
+		if (s->tail.at_end)
+			return zipsrc_fail(err, s->src.last_start,
+			                   "corrupt data: a header lacks its signature");
 		if (zp_looks_cut(&s->src))
-			return zp_codec_error(err, (int64_t)s->src.size,
-			                      "truncated stream: no end of central directory record "
-			                      "(the archive is cut short or damaged)");
-		return zp_codec_error(err, 0, "not a zip archive (no end of central directory record)");
+			return zipsrc_fail(err, s->src.size,
+			                   "truncated stream: no end of central directory record "
+			                   "(the archive is cut short or damaged)");
+		return zipsrc_fail(err, 0, "not a zip archive (no end of central directory record)");
 	case ZIP_ER_MULTIDISK:
 		/* A split archive's last part alone, or a damaged end record:
 		 * this file by itself is no readable archive. */
-		return zp_codec_error(err, (int64_t)s->src.last_start,
-		                      "corrupt data: the end record names another disk "
-		                      "(split archives are not read)");
+		return zipsrc_fail(err, s->src.last_start,
+		                   "corrupt data: the end record names another disk "
+		                   "(split archives are not read)");
 	default:
-		return zp_codec_error(err, (int64_t)s->src.last_start, "corrupt data: %s",
-		                      zip_error_strerror(ze));
+		return zipsrc_fail(err, s->src.last_start, "corrupt data: %s",
+		                   zip_error_strerror(ze));
 	}
 }
 
@@ -241,9 +151,9 @@ static int zp_choose(struct zp_rd *s, zip_int64_t *idx, struct rowd_error *err)
 		const char *name = zip_get_name(s->za, (zip_uint64_t)i, 0);
 
 		if (!name)
-			return zp_codec_error(err, (int64_t)s->src.last_start,
-			                      "corrupt data: entry %lld has no usable name: %s",
-			                      (long long)i, zip_error_strerror(zip_get_error(s->za)));
+			return zipsrc_fail(err, s->src.last_start,
+			                   "corrupt data: entry %lld has no usable name: %s",
+			                   (long long)i, zip_error_strerror(zip_get_error(s->za)));
 		/* Without `member`, the first data member (DESIGN); detect names
 		 * it. Every entry is still looked at: a nameless one is corrupt. */
 		if (found < 0 && (s->member ? strcmp(name, s->member) == 0 : zp_is_data(name)))
@@ -286,9 +196,9 @@ static int zp_method_error(struct zp_rd *s, unsigned m, struct rowd_error *err)
 		return rowd_error_set(err, ROWD_ENOTSUP,
 		                      "zip: member '%.60s' uses compression method %u (%s), which "
 		                      "this build's libzip cannot read", s->name, m, what ? what : "?");
-	return zp_codec_error(err, (int64_t)s->src.last_start,
-	                      "corrupt data: member '%.60s' has unknown compression method %u",
-	                      s->name, m);
+	return zipsrc_fail(err, s->src.last_start,
+	                   "corrupt data: member '%.60s' has unknown compression method %u",
+	                   s->name, m);
 }
 
 /* zip_fopen_index and zip_fread failures. */
@@ -310,18 +220,18 @@ static int zp_member_error(struct zp_rd *s, zip_error_t *ze, struct rowd_error *
 		return rowd_error_set(err, ROWD_ENOTSUP, "zip: member '%.60s': %s", s->name,
 		                      zip_error_strerror(ze));
 	case ZIP_ER_CRC:
-		return zp_codec_error(err, (int64_t)s->src.last_end,
-		                      "corrupt data: CRC-32 mismatch in member '%.60s'", s->name);
+		return zipsrc_fail(err, s->src.last_end,
+		                   "corrupt data: CRC-32 mismatch in member '%.60s'", s->name);
 	case ZIP_ER_EOF:
-		return zp_codec_error(err, (int64_t)s->src.last_end,
-		                      "truncated stream: member '%.60s' ends early", s->name);
+		return zipsrc_fail(err, s->src.last_end,
+		                   "truncated stream: member '%.60s' ends early", s->name);
 	case ZIP_ER_INCONS:
-		return zp_codec_error(err, (int64_t)s->src.last_start,
-		                      "corrupt data: member '%.60s' does not match the central "
-		                      "directory", s->name);
+		return zipsrc_fail(err, s->src.last_start,
+		                   "corrupt data: member '%.60s' does not match the central "
+		                   "directory", s->name);
 	default:
-		return zp_codec_error(err, (int64_t)s->src.last_start, "corrupt data: member '%.60s': %s",
-		                      s->name, zip_error_strerror(ze));
+		return zipsrc_fail(err, s->src.last_start, "corrupt data: member '%.60s': %s",
+		                   s->name, zip_error_strerror(ze));
 	}
 }
 
@@ -383,10 +293,10 @@ static int zp_start(struct zp_rd *s, struct rowd_error *err)
 		return -1;
 	}
 	s->src.size = (uint64_t)st.st_size;
-	if (ziptail_check(s->src.fd, s->src.size, &s->src.tail, err) < 0)
+	if (ziptail_check(s->src.fd, s->src.size, &s->tail, err) < 0)
 		return -1;
 	zip_error_init(&ze);
-	zs = zip_source_function_create(zp_src_cb, &s->src, &ze);
+	zs = zipsrc_create(&s->src, &ze);
 	if (!zs) {
 		zip_error_fini(&ze);
 		return rowd_error_set(err, ROWD_ENOMEM, "zip: out of memory");
@@ -437,9 +347,9 @@ static ssize_t zp_rd_read(void *state, void *buf, size_t n, struct rowd_error *e
 	}
 	s->got += (uint64_t)r;
 	if (s->size_known && (r == 0 ? s->got < s->want : s->got > s->want)) {
-		zp_codec_error(err, (int64_t)s->src.last_end,
-		               "corrupt data: member '%.60s' has %s bytes than the %llu its entry says",
-		               s->name, r == 0 ? "fewer" : "more", (unsigned long long)s->want);
+		zipsrc_fail(err, s->src.last_end,
+		            "corrupt data: member '%.60s' has %s bytes than the %llu its entry says",
+		            s->name, r == 0 ? "fewer" : "more", (unsigned long long)s->want);
 		return zp_fail(s, err);
 	}
 	if (r == 0)

@@ -2,12 +2,12 @@
  * all integers little-endian. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "zipsource.h"
 #include "ziptail.h"
 
 #define END_LEN    22
@@ -24,23 +24,6 @@ static uint64_t le(const unsigned char *p, int bytes)
 	return v;
 }
 
-static int fail(struct rowd_error *err, uint64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* ECODEC "zip: <fmt>" at offset; returns -1. */
-static int fail(struct rowd_error *err, uint64_t offset, const char *fmt, ...)
-{
-	char what[ROWD_ERRMSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	rowd_error_set(err, ROWD_ECODEC, "zip: %s", what);
-	err->offset = (int64_t)offset;
-	return -1;
-}
-
 /* The end record is buf[i], base the file offset of buf[0]. What precedes
  * it must end where it (or the ZIP64 end record) starts. */
 static int check_layout(const unsigned char *buf, size_t i, uint64_t base, uint64_t *entries,
@@ -55,17 +38,19 @@ static int check_layout(const unsigned char *buf, size_t i, uint64_t base, uint6
 		const unsigned char *r;
 
 		if (end64 > loc || loc - end64 < END64_LEN)
-			return fail(err, loc, "corrupt data: the ZIP64 locator points past itself");
+			return zipsrc_fail(err, loc, "corrupt data: the ZIP64 locator points past "
+			                   "itself");
 		/* A record beyond the window: libzip checks it. */
 		if (end64 < base)
 			return 0;
 		r = buf + (end64 - base);
 		if (memcmp(r, "PK\x06\x06", 4) != 0)
-			return fail(err, end64, "corrupt data: no ZIP64 end record where its locator "
-			            "points");
+			return zipsrc_fail(err, end64, "corrupt data: no ZIP64 end record where its "
+			                   "locator points");
 		if (end64 + 12 + le(r + 4, 8) != loc)
-			return fail(err, end64, "corrupt data: the ZIP64 end record's size (%llu) does "
-			            "not reach its locator", (unsigned long long)le(r + 4, 8));
+			return zipsrc_fail(err, end64, "corrupt data: the ZIP64 end record's size "
+			                   "(%llu) does not reach its locator",
+			                   (unsigned long long)le(r + 4, 8));
 		cd_end = le(r + 48, 8) + le(r + 40, 8);
 		*entries = le(r + 32, 8);
 		next = end64;
@@ -73,12 +58,12 @@ static int check_layout(const unsigned char *buf, size_t i, uint64_t base, uint6
 		cd_end = le(buf + i + 16, 4) + le(buf + i + 12, 4);
 	}
 	if (cd_end > next)
-		return fail(err, next, "corrupt data: the central directory overlaps the end record "
-		            "(by %llu bytes)", (unsigned long long)(cd_end - next));
+		return zipsrc_fail(err, next, "corrupt data: the central directory overlaps the end "
+		                   "record (by %llu bytes)", (unsigned long long)(cd_end - next));
 	if (cd_end < next)
-		return fail(err, cd_end, "corrupt data: %llu bytes no record accounts for before the "
-		            "end record (archives joined end to end?)",
-		            (unsigned long long)(next - cd_end));
+		return zipsrc_fail(err, cd_end, "corrupt data: %llu bytes no record accounts for "
+		                   "before the end record (archives joined end to end?)",
+		                   (unsigned long long)(next - cd_end));
 	return 0;
 }
 
@@ -127,7 +112,7 @@ int ziptail_check(int fd, uint64_t size, struct ziptail *t, struct rowd_error *e
 	}
 	free(buf);
 	if (stray)
-		return fail(err, stray, "trailing garbage: %llu bytes after the end of central "
-		            "directory record", (unsigned long long)(size - stray));
+		return zipsrc_fail(err, stray, "trailing garbage: %llu bytes after the end of "
+		                   "central directory record", (unsigned long long)(size - stray));
 	return 0;
 }

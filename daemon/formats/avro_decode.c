@@ -34,6 +34,8 @@
 #include <string.h>
 
 #include "formats/avro.h"
+#include "formats/civil.h"
+#include "formats/mpbin.h"
 
 int avro_read_long(const uint8_t *p, const uint8_t *end, int64_t *v, size_t *used)
 {
@@ -142,23 +144,7 @@ static int put_str(struct avro_dec *d, const void *s, size_t n)
 
 static int put_bin(struct avro_dec *d, const uint8_t *s, size_t n)
 {
-	struct mpbuf *b = d->out;
-
-	if (mpbuf_reserve(b, n + 5) < 0)
-		return nomem(d);
-	if (n < 256) {
-		mp_put_u8(b, 0xc4);
-		mp_put_u8(b, (uint8_t)n);
-	} else if (n < 65536) {
-		mp_put_u8(b, 0xc5);
-		mp_put_be16(b, (uint16_t)n);
-	} else {
-		mp_put_u8(b, 0xc6);
-		mp_put_be32(b, (uint32_t)n);
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	return 0;
+	return mpbin_put(d->out, s, n) < 0 ? nomem(d) : 0;
 }
 
 /* Arrays and maps: the count is known only after the last block, so a
@@ -198,29 +184,13 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days). */
-static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *dd)
-{
-	int64_t z = days + 719468;
-	int64_t era = floor_div(z, 146097);
-	uint64_t doe = (uint64_t)(z - era * 146097);
-	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	uint64_t mp = (5 * doy + 2) / 153;
-
-	*dd = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 size_t avro_fmt_date(int64_t days, char *buf, size_t cap)
 {
 	int64_t y;
 	unsigned m, dd;
 	int n;
 
-	civil(days, &y, &m, &dd);
+	civil_from_days(days, &y, &m, &dd);
 	if (y >= 0 && y <= 9999)
 		n = snprintf(buf, cap, "%04" PRId64 "-%02u-%02u", y, m, dd);
 	else

@@ -62,6 +62,7 @@
 
 #include "bson_value.h"
 #include "format.h"
+#include "mpbin.h"
 #include "options.h"
 
 #define BSON_MAX_DOC (16u << 20)
@@ -295,26 +296,10 @@ static int put_key(struct bs_doc *d, const char *k)
 
 static int put_bin(struct bs_doc *d, size_t at, const uint8_t *s, size_t n)
 {
-	struct mpbuf *b = d->out;
-
 	if (n > d->lim->str_bytes)
 		return fault(d, ROWD_ELIMIT, at, "a binary is longer than the str_bytes limit (%zu)",
 		             d->lim->str_bytes);
-	if (mpbuf_reserve(b, 5 + n) < 0)
-		return nomem(d);
-	if (n < 256) {
-		mp_put_u8(b, 0xc4);
-		mp_put_u8(b, (uint8_t)n);
-	} else if (n < 65536) {
-		mp_put_u8(b, 0xc5);
-		mp_put_be16(b, (uint16_t)n);
-	} else {
-		mp_put_u8(b, 0xc6);
-		mp_put_be32(b, (uint32_t)n);
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	return 0;
+	return mpbin_put(d->out, s, n) < 0 ? nomem(d) : 0;
 }
 
 static int put_text(struct bs_doc *d, const char *s, size_t n)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "bson_value.h"
+#include "civil.h"
 
 size_t bson_oid_text(const uint8_t *oid, char *out)
 {
@@ -16,26 +17,6 @@ size_t bson_oid_text(const uint8_t *oid, char *out)
 	}
 	out[24] = 0;
 	return 24;
-}
-
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
- * civil_from_days): exact over the whole int64 millisecond range, where
- * gmtime_r would stop at its int year. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era, yy;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	yy = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = yy + (*m <= 2);
 }
 
 size_t bson_datetime_text(int64_t ms, char *out)

@@ -60,6 +60,7 @@
 
 #include "dbf.h"
 #include "format.h"
+#include "mpbin.h"
 #include "options.h"
 
 #define DBF_HEADER 32
@@ -424,19 +425,8 @@ static int put_text(struct dbf_rd *r, struct mpbuf *out, const struct dbf_field 
 
 	while (n && (v[n - 1] == ' ' || v[n - 1] == 0))
 		n--;
-	if (f->binary) {
-		if (mpbuf_reserve(out, 5 + n) < 0)
-			return -1;
-		/* bin 8/16: a field is at most 65535 bytes. */
-		if (n < 256) {
-			mp_put_u8(out, 0xc4);
-			mp_put_u8(out, (uint8_t)n);
-		} else {
-			mp_put_u8(out, 0xc5);
-			mp_put_be16(out, (uint16_t)n);
-		}
-		return mpbuf_append(out, v, n);
-	}
+	if (f->binary)
+		return mpbin_put(out, v, n);
 	rc = dbf_text_utf8(&r->text, v, n, &u, &un, &bad);
 	if (rc < 0)
 		return -1;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "dbf.h"
 
 static bool blank(char c)
@@ -148,13 +149,16 @@ int dbf_put_date(struct mpbuf *b, const char *s, const char **why)
 /* 0001-01-01 and 9999-12-31 as Julian day numbers. */
 #define JDN_MIN 1721426L
 #define JDN_MAX 5373484L
+/* 1970-01-01, day 0 of civil_from_days. */
+#define JDN_UNIX_EPOCH 2440588L
 
 int dbf_put_datetime(struct mpbuf *b, const unsigned char *s, const char **why)
 {
 	int32_t jdn = (int32_t)dbf_u32(s);
 	int32_t ms = (int32_t)dbf_u32(s + 4);
-	long l, n, i, j, d, m, y;
+	unsigned m, d;
 	char text[32];
+	int64_t y;
 	int len;
 
 	if ((jdn == 0 && ms == 0) || memcmp(s, "        ", 8) == 0)
@@ -163,18 +167,8 @@ int dbf_put_datetime(struct mpbuf *b, const unsigned char *s, const char **why)
 		*why = "is not a datetime (Julian day from year 1 to 9999, milliseconds in a day)";
 		return 1;
 	}
-	/* Fliegel and Van Flandern: Julian day number to Gregorian date. */
-	l = jdn + 68569L;
-	n = 4 * l / 146097L;
-	l -= (146097L * n + 3) / 4;
-	i = 4000 * (l + 1) / 1461001L;
-	l = l - 1461 * i / 4 + 31;
-	j = 80 * l / 2447;
-	d = l - 2447 * j / 80;
-	l = j / 11;
-	m = j + 2 - 12 * l;
-	y = 100 * (n - 49) + i + l;
-	len = snprintf(text, sizeof text, "%04ld-%02ld-%02ldT%02d:%02d:%02d", y, m, d,
+	civil_from_days(jdn - JDN_UNIX_EPOCH, &y, &m, &d);
+	len = snprintf(text, sizeof text, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d,
 	               ms / 3600000, ms / 60000 % 60, ms / 1000 % 60);
 	/* Milliseconds only when there are some: FoxPro keeps whole seconds. */
 	if (ms % 1000)

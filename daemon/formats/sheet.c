@@ -479,3 +479,48 @@ int sheet_row_end(struct sheet_rows *s, struct mpbuf *out, int *emitted, struct 
 	*emitted = 1;
 	return 0;
 }
+
+/* ---- reading ------------------------------------------------------------ */
+
+int sheet_read_header(struct sheet_read *rd, const struct sheet_rows *rows,
+                      struct rowd_error *err)
+{
+	struct mpbuf none;       /* no row is packed before the header */
+	int rc = 0;
+
+	mpbuf_init(&none);
+	while (rd->state == 0 && rows->need_header) {
+		int emitted;
+
+		rc = rd->step(rd->ctx, &none, &emitted, err);
+		if (rc < 0)
+			break;
+		if (rc == 1)
+			rd->state = 1;
+	}
+	mpbuf_free(&none);
+	return rc < 0 ? -1 : 0;
+}
+
+int sheet_read_next(struct sheet_read *rd, struct mpbuf *out, size_t max, size_t *nrows,
+                    struct rowd_error *err)
+{
+	*nrows = 0;
+	if (rd->state < 0) {
+		*err = rd->fail;
+		return -1;
+	}
+	while (rd->state == 0 && *nrows < max) {
+		int emitted, rc = rd->step(rd->ctx, out, &emitted, err);
+
+		if (rc < 0) {
+			rd->state = -1;
+			rd->fail = *err;
+			return -1;
+		}
+		if (rc == 1)
+			rd->state = 1;
+		*nrows += (size_t)emitted;
+	}
+	return rd->state == 1;
+}

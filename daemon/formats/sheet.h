@@ -133,4 +133,27 @@ int sheet_row_end(struct sheet_rows *s, struct mpbuf *out, int *emitted, struct 
  * are (or out of memory: the caller drops what was packed). */
 int sheet_rows_keys(const struct sheet_rows *s, struct mpbuf *out);
 
+/* ---- reading ------------------------------------------------------------ */
+
+/* A reader's step: reads on until one sheet row is done (packed into out
+ * with *emitted 1, or taken as the header or skipped as blank with
+ * *emitted 0). 1 at the sheet's end, 0 otherwise, -1 failed. */
+typedef int (*sheet_step_fn)(void *ctx, struct mpbuf *out, int *emitted, struct rowd_error *err);
+
+/* A reader's progress through its steps (set step and ctx, the rest zero). */
+struct sheet_read {
+	sheet_step_fn step;
+	void *ctx;
+	int state;               /* 0 reading, 1 exhausted, -1 failed */
+	struct rowd_error fail;  /* repeated on every later call */
+};
+
+/* Steps until rows has its header (or the sheet ends), so that the open
+ * answer has the columns. */
+int sheet_read_header(struct sheet_read *rd, const struct sheet_rows *rows,
+                      struct rowd_error *err);
+/* rd_next: up to max rows into out; 1 when the sheet is done. */
+int sheet_read_next(struct sheet_read *rd, struct mpbuf *out, size_t max, size_t *nrows,
+                    struct rowd_error *err);
+
 #endif

@@ -3,11 +3,13 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "sheet.h"
 
 /* ---- number formats ----------------------------------------------------- */
@@ -72,24 +74,6 @@ enum sheet_kind sheet_format_kind(const char *code, size_t n)
 
 /* ---- dates -------------------------------------------------------------- */
 
-/* The civil date of a day count from 1970-01-01 (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-	int64_t era, yy;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	yy = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yy + (*m <= 2));
-}
-
 #define MS_PER_DAY 86400000LL
 /* 9999-12-31, the last day Excel shows, in either date system. */
 #define LAST_SERIAL_1900 2958465.0
@@ -99,7 +83,8 @@ size_t sheet_serial_iso(double serial, bool date1904, enum sheet_kind kind, char
 {
 	long long ms, days, msd;
 	unsigned m = 0, d = 0;
-	int y = 0, n = 0;
+	int64_t y = 0;
+	int n = 0;
 	bool show_date, show_time;
 
 	if (!isfinite(serial) || serial < 0 ||
@@ -124,7 +109,7 @@ size_t sheet_serial_iso(double serial, bool date1904, enum sheet_kind kind, char
 	if (y > 9999)
 		return 0;
 	if (show_date)
-		n = snprintf(out, 40, "%04d-%02u-%02u", y, m, d);
+		n = snprintf(out, 40, "%04" PRId64 "-%02u-%02u", y, m, d);
 	if (show_time) {
 		n += snprintf(out + n, (size_t)(40 - n), "%s%02lld:%02lld:%02lld", show_date ? "T" : "",
 		              msd / 3600000, msd / 60000 % 60, msd / 1000 % 60);

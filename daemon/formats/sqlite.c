@@ -69,6 +69,7 @@
 #include <sqlite3.h>
 
 #include "format.h"
+#include "mpbin.h"
 #include "options.h"
 
 #define ROWD_VFS "rowd"
@@ -726,26 +727,6 @@ fail:
 
 /* ---- reader: rows ------------------------------------------------------- */
 
-static int put_bin(struct mpbuf *b, const void *p, size_t n)
-{
-	if (n > UINT32_MAX || mpbuf_reserve(b, n + 5) < 0)
-		return -1;
-	if (n < 256) {
-		mp_put_u8(b, 0xc4);
-		mp_put_u8(b, (uint8_t)n);
-	} else if (n < 65536) {
-		mp_put_u8(b, 0xc5);
-		mp_put_be16(b, (uint16_t)n);
-	} else {
-		mp_put_u8(b, 0xc6);
-		mp_put_be32(b, (uint32_t)n);
-	}
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
 /* The value of column c of the current row. 1 for a text value that is
  * not UTF-8, -1 when out of memory. */
 static int pack_value(sqlite3_stmt *st, int c, struct mpbuf *out)
@@ -771,7 +752,7 @@ static int pack_value(sqlite3_stmt *st, int c, struct mpbuf *out)
 		n = sqlite3_column_bytes(st, c);
 		if (!p && n)
 			return -1;
-		return put_bin(out, p, (size_t)n);
+		return mpbin_put(out, p, (size_t)n);
 	default:
 		return mpbuf_nil(out);
 	}

@@ -39,8 +39,7 @@ struct xls_rd {
 	unsigned nrows;
 	unsigned short ncols;
 	unsigned next;             /* next row to read (0-based) */
-	int state;                 /* 0 reading, 1 exhausted, -1 failed */
-	struct rowd_error fail;
+	struct sheet_read read;
 };
 
 static const char *freexl_reason(int rc)
@@ -218,8 +217,10 @@ static int feed_row(struct xls_rd *r, unsigned i, struct rowd_error *err)
 
 /* The next row with values into out (*emitted 1), or the header taken or
  * a blank row skipped (*emitted 0); 1 when the sheet is exhausted. */
-static int step(struct xls_rd *r, struct mpbuf *out, int *emitted, struct rowd_error *err)
+static int step(void *ctx, struct mpbuf *out, int *emitted, struct rowd_error *err)
 {
+	struct xls_rd *r = ctx;
+
 	*emitted = 0;
 	if (r->next >= r->nrows)
 		return 1;
@@ -262,60 +263,28 @@ static int xls_rd_open(const struct fmt_args *a, void **state, struct rowd_error
 {
 	struct sheet_opts o;
 	struct xls_rd *r;
-	struct mpbuf none;
 
 	if (sheet_opts_parse(a, "format xls", SHEET_TYPES_NATIVE, &o, err) < 0)
 		return -1;
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for the xls reader");
-	rowd_error_clear(&r->fail);
-	mpbuf_init(&none);
-	if (sheet_rows_init(&r->rows, &o, a->limits, err) < 0 || open_sheet(r, a, &o, err) < 0)
-		goto fail;
-	if (!o.header && r->ncols && sheet_rows_columns(&r->rows, 0, r->ncols - 1u, err) < 0)
-		goto fail;
-	/* The header now, so that the open answer has the columns. */
-	while (r->rows.need_header) {
-		int emitted, rc = step(r, &none, &emitted, err);
-
-		if (rc < 0)
-			goto fail;
-		if (rc == 1)
-			break;
+	r->read.step = step;
+	r->read.ctx = r;
+	if (sheet_rows_init(&r->rows, &o, a->limits, err) < 0 || open_sheet(r, a, &o, err) < 0 ||
+	    (!o.header && r->ncols && sheet_rows_columns(&r->rows, 0, r->ncols - 1u, err) < 0) ||
+	    sheet_read_header(&r->read, &r->rows, err) < 0) {
+		xls_rd_close(r);
+		return -1;
 	}
-	mpbuf_free(&none);
 	*state = r;
 	return 0;
-fail:
-	mpbuf_free(&none);
-	xls_rd_close(r);
-	return -1;
 }
 
 static int xls_rd_next(void *state, struct mpbuf *out, size_t max, size_t *nrows,
                        uint64_t *skipped, struct rowd_error *err)
 {
-	struct xls_rd *r = state;
-
-	*nrows = 0;
-	if (r->state < 0) {
-		*err = r->fail;
-		return -1;
-	}
-	while (r->state == 0 && *nrows < max) {
-		int emitted, rc = step(r, out, &emitted, err);
-
-		if (rc < 0) {
-			r->state = -1;
-			r->fail = *err;
-			return -1;
-		}
-		if (rc == 1)
-			r->state = 1;
-		*nrows += (size_t)emitted;
-	}
-	return r->state == 1;
+	return sheet_read_next(&((struct xls_rd *)state)->read, out, max, nrows, err);
 }
 
 static int xls_rd_columns(void *state, struct mpbuf *out)

@@ -61,8 +61,7 @@ struct xlsx_rd {
 	bool has_v, has_is;
 	struct mpbuf v, is;
 
-	int state;                 /* 0 reading, 1 exhausted, -1 failed */
-	struct rowd_error fail;
+	struct sheet_read read;
 };
 
 static int nomem(struct rowd_error *err)
@@ -288,8 +287,10 @@ static int on_element(struct xlsx_rd *r, const char *el, struct rowd_error *err)
 
 /* Reads nodes until a row ends: *emitted 1 when it was packed into out.
  * Returns 1 at the end of the sheet. */
-static int step(struct xlsx_rd *r, struct mpbuf *out, int *emitted, struct rowd_error *err)
+static int step(void *ctx, struct mpbuf *out, int *emitted, struct rowd_error *err)
 {
+	struct xlsx_rd *r = ctx;
+
 	*emitted = 0;
 	for (;;) {
 		int rc = xlsx_part_next(&r->part, err);
@@ -371,7 +372,6 @@ static int xlsx_rd_open(const struct fmt_args *a, void **state, struct rowd_erro
 {
 	struct sheet_opts o;
 	struct xlsx_rd *r;
-	struct mpbuf none;
 
 	if (sheet_opts_parse(a, "format xlsx", SHEET_TYPES_STRINGS, &o, err) < 0)
 		return -1;
@@ -381,53 +381,21 @@ static int xlsx_rd_open(const struct fmt_args *a, void **state, struct rowd_erro
 	r->header = o.header;
 	mpbuf_init(&r->v);
 	mpbuf_init(&r->is);
-	mpbuf_init(&none);
-	rowd_error_clear(&r->fail);
-	if (sheet_rows_init(&r->rows, &o, a->limits, err) < 0 || open_sheet(r, a, &o, err) < 0)
-		goto fail;
-	/* The header now, so that the open answer has the columns. */
-	while (r->rows.need_header) {
-		int emitted, rc = step(r, &none, &emitted, err);
-
-		if (rc < 0)
-			goto fail;
-		if (rc == 1) {
-			r->state = 1;
-			break;
-		}
+	r->read.step = step;
+	r->read.ctx = r;
+	if (sheet_rows_init(&r->rows, &o, a->limits, err) < 0 || open_sheet(r, a, &o, err) < 0 ||
+	    sheet_read_header(&r->read, &r->rows, err) < 0) {
+		xlsx_rd_close(r);
+		return -1;
 	}
-	mpbuf_free(&none);
 	*state = r;
 	return 0;
-fail:
-	mpbuf_free(&none);
-	xlsx_rd_close(r);
-	return -1;
 }
 
 static int xlsx_rd_next(void *state, struct mpbuf *out, size_t max, size_t *nrows,
                         uint64_t *skipped, struct rowd_error *err)
 {
-	struct xlsx_rd *r = state;
-
-	*nrows = 0;
-	if (r->state < 0) {
-		*err = r->fail;
-		return -1;
-	}
-	while (r->state == 0 && *nrows < max) {
-		int emitted, rc = step(r, out, &emitted, err);
-
-		if (rc < 0) {
-			r->state = -1;
-			r->fail = *err;
-			return -1;
-		}
-		if (rc == 1)
-			r->state = 1;
-		*nrows += (size_t)emitted;
-	}
-	return r->state == 1;
+	return sheet_read_next(&((struct xlsx_rd *)state)->read, out, max, nrows, err);
 }
 
 static int xlsx_rd_columns(void *state, struct mpbuf *out)

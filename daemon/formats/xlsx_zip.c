@@ -1,6 +1,7 @@
 /* The XLSX container: a zip archive read straight from the daemon's fd
- * (a libzip source over pread, so no path is resolved again and the fd's
- * offset is never touched), and its parts as streams of XML nodes. */
+ * (the libzip source of codecs/zipsource.c, so no path is resolved again
+ * and the fd's offset is never touched), and its parts as streams of XML
+ * nodes. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,98 +15,15 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "codecs/zipsource.h"
 #include "xlsx.h"
 #include "xmlinit.h"
 
 /* ---- the archive -------------------------------------------------------- */
 
-struct zsrc {
-	int fd;
-	zip_uint64_t size, pos;
-	zip_error_t error;
-};
-
-static zip_int64_t zsrc_read(struct zsrc *s, char *buf, zip_uint64_t len)
-{
-	zip_uint64_t got = 0;
-
-	if (s->pos >= s->size)
-		return 0;
-	if (len > s->size - s->pos)
-		len = s->size - s->pos;
-	if (len > (1u << 30))
-		len = 1u << 30;
-	while (got < len) {
-		ssize_t k = pread(s->fd, buf + got, (size_t)(len - got), (off_t)(s->pos + got));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			zip_error_set(&s->error, ZIP_ER_READ, errno);
-			return -1;
-		}
-		if (k == 0)
-			break;      /* shrunk since: the archive reads as truncated */
-		got += (zip_uint64_t)k;
-	}
-	s->pos += got;
-	return (zip_int64_t)got;
-}
-
-static zip_int64_t zsrc_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-	struct zsrc *s = ud;
-	zip_int64_t at;
-
-	switch (cmd) {
-	case ZIP_SOURCE_OPEN:
-		s->pos = 0;
-		return 0;
-	case ZIP_SOURCE_READ:
-		return zsrc_read(s, data, len);
-	case ZIP_SOURCE_CLOSE:
-		return 0;
-	case ZIP_SOURCE_STAT: {
-		zip_stat_t *st = data;
-
-		if (len < sizeof *st) {
-			zip_error_set(&s->error, ZIP_ER_INVAL, 0);
-			return -1;
-		}
-		zip_stat_init(st);
-		st->size = s->size;
-		st->valid |= ZIP_STAT_SIZE;
-		return sizeof *st;
-	}
-	case ZIP_SOURCE_ERROR:
-		return zip_error_to_data(&s->error, data, len);
-	case ZIP_SOURCE_FREE:
-		close(s->fd);
-		zip_error_fini(&s->error);
-		free(s);
-		return 0;
-	case ZIP_SOURCE_SEEK:
-		at = zip_source_seek_compute_offset(s->pos, s->size, data, len, &s->error);
-		if (at < 0)
-			return -1;
-		s->pos = (zip_uint64_t)at;
-		return 0;
-	case ZIP_SOURCE_TELL:
-		return (zip_int64_t)s->pos;
-	case ZIP_SOURCE_SUPPORTS:
-		return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-		                                      ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-		                                      ZIP_SOURCE_SEEK, ZIP_SOURCE_TELL,
-		                                      ZIP_SOURCE_SUPPORTS, -1);
-	default:
-		zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
-		return -1;
-	}
-}
-
 zip_t *xlsx_zip_open(int fd, struct rowd_error *err)
 {
-	struct zsrc *s = calloc(1, sizeof *s);
+	struct zipsrc *s = calloc(1, sizeof *s);
 	zip_source_t *src;
 	zip_error_t zerr;
 	struct stat st;
@@ -120,10 +38,11 @@ zip_t *xlsx_zip_open(int fd, struct rowd_error *err)
 		free(s);
 		return NULL;
 	}
-	s->size = (zip_uint64_t)st.st_size;
+	s->size = (uint64_t)st.st_size;
+	s->owned = true;
 	zip_error_init(&s->error);
 	zip_error_init(&zerr);
-	src = zip_source_function_create(zsrc_cb, s, &zerr);
+	src = zipsrc_create(s, &zerr);
 	if (!src) {
 		close(s->fd);
 		zip_error_fini(&s->error);
