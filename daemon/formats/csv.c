@@ -1430,6 +1430,9 @@ static int set_names(struct csv_writer *w, const msgpack_object *const *strs, ui
 	size_t total = 0, at = 0;
 
 	for (uint32_t i = 0; i < n; i++)
+		if (!proto_utf8_valid(strs[i]->via.str.ptr, strs[i]->via.str.size))
+			return rowd_error_set(err, ROWD_EINVAL, "column name %u is not UTF-8 text", i + 1);
+	for (uint32_t i = 0; i < n; i++)
 		total += strs[i]->via.str.size;
 	w->names = malloc(total ? total : 1);
 	w->name_off = malloc((n + 1) * sizeof *w->name_off);
@@ -1619,10 +1622,30 @@ static int csv_wr_open(const struct fmt_args *a, void **state, struct rowd_error
 	return 0;
 }
 
+/* Values with no CSV text: a row holding one is refused before any of it
+ * goes out (a client may go on writing after the refusal). */
+static int check_value(const struct csv_writer *w, const msgpack_object *k,
+                       const msgpack_object *v, struct rowd_error *err)
+{
+	const char *why = NULL;
+
+	if (v->type == MSGPACK_OBJECT_EXT)
+		why = "a msgpack ext value, which has no CSV form";
+	else if ((v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) &&
+	         !proto_utf8_valid(v->via.str.ptr, v->via.str.size))
+		why = "not UTF-8 text";
+	if (!why)
+		return 0;
+	return rowd_error_set(err, ROWD_EINVAL, "row %llu: the value of '%.*s' is %s",
+	                      (unsigned long long)w->row,
+	                      (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr, why);
+}
+
 static int csv_wr_row(void *state, const msgpack_object *row, struct rowd_error *err)
 {
 	struct csv_writer *w = state;
 	const msgpack_object_map *m;
+	size_t start;
 
 	w->row++;
 	if (row->type != MSGPACK_OBJECT_MAP)
@@ -1643,17 +1666,22 @@ static int csv_wr_row(void *state, const msgpack_object *row, struct rowd_error 
 		c = column_of(w, k, i);
 		if (c < 0)
 			return unknown_key(w, k, err);
+		if (check_value(w, k, &m->ptr[i].val, err) < 0)
+			return -1;
 		w->vals[c] = &m->ptr[i].val;
 	}
 	/* The row is checked: only now may bytes go out. */
 	if (!w->started && wr_start(w, err) < 0)
 		return -1;
+	start = w->out->buf.len;
 	for (uint32_t i = 0; i < w->ncols; i++) {
 		static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 
 		if (put_value(w, w->vals[i] ? w->vals[i] : &nil, err) < 0 ||
-		    put_sep(w, i + 1 == w->ncols, err) < 0)
+		    put_sep(w, i + 1 == w->ncols, err) < 0) {
+			w->out->buf.len = start;        /* no half row */
 			return -1;
+		}
 	}
 	return output_flush_if_full(w->out, err);
 }
