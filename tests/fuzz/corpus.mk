@@ -14,6 +14,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_codec/lz4-two-frames \
 	tests/fuzz/corpus/fuzz_codec/lzma-alone \
 	tests/fuzz/corpus/fuzz_codec/none-plain \
+	tests/fuzz/corpus/fuzz_codec/regress-gzip-isal-offset \
 	tests/fuzz/corpus/fuzz_codec/xz-2cols6rows.csv.xz \
 	tests/fuzz/corpus/fuzz_codec/xz-check-sha256 \
 	tests/fuzz/corpus/fuzz_codec/xz-two-streams \
