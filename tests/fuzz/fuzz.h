@@ -42,8 +42,8 @@ void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* fuzz_rows.c: formats' output. They need msgpack.h and rowd_proto.h. */
 #ifdef ROWD_PROTO_H
 /* packed holds exactly nrows maps that msgpack-c unpacks (as clients
- * do), with str keys, UTF-8 str, and maps or arrays as values only when
- * nested. */
+ * do), with str keys, UTF-8 str everywhere, and maps or arrays as values
+ * only when the format nests. */
 void fuzz_check_rows(const char *packed, size_t len, size_t nrows, bool nested,
                      const char *fmt);
 /* A refusal has a code and a message; with positioned, EFORMAT says

@@ -96,6 +96,23 @@ static size_t collect(const uint8_t *p, size_t n, struct mpbuf *rows)
 	return count;
 }
 
+/* Options that are not JSON are the harness's input, not a refusal. */
+static bool options_parse(const char *json)
+{
+	const msgpack_object *o;
+	struct rowd_error err;
+	struct mpbuf raw;
+	msgpack_unpacked up;
+	bool ok;
+
+	mpbuf_init(&raw);
+	msgpack_unpacked_init(&up);
+	ok = fmt_parse_options(json, &up, &raw, &o, &err) == 0;
+	mpbuf_free(&raw);
+	msgpack_unpacked_destroy(&up);
+	return ok;
+}
+
 static void check_refused(const struct format_ops *f, const struct rowd_error *err)
 {
 	fuzz_check_error(err, f->name, true);
@@ -156,7 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	f = format_find(nm.name, nm.name_len);
 	mpbuf_init(&rows);
-	if (!f || f->unavailable || !f->wr_open || !f->rd_open || nm.size == 0)
+	if (!f || f->unavailable || !f->wr_open || !f->rd_open || nm.size == 0 ||
+	    !options_parse(nm.options))
 		goto out;
 	n = collect(nm.data, nm.size, &rows);
 	accepted = calloc(n + 1, sizeof *accepted);
