@@ -1197,6 +1197,9 @@ static int check_entry(const msgpack_object_kv *kv, struct rowd_error *err)
 	k = &kv->key.via.str;
 	if (has_nul(k->ptr, k->size))
 		return rowd_error_set(err, ROWD_EINVAL, "key '%.*s' holds a NUL byte", short_len(k->size), k->ptr);
+	/* A column name the reader would refuse. */
+	if (!proto_utf8_valid(k->ptr, k->size))
+		return rowd_error_set(err, ROWD_EINVAL, "a key is not valid UTF-8 text");
 	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > INT64_MAX)
 		return rowd_error_set(err, ROWD_EINVAL,
 		                      "value of '%.*s' (%llu) does not fit SQLite's 64-bit signed integers",

@@ -150,6 +150,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-bin-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-key-not-utf8 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-six \
