@@ -105,6 +105,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_read/msgpack-2cols6rows_flat.msgpack \
 	tests/fuzz/corpus/fuzz_read/msgpack-types \
 	tests/fuzz/corpus/fuzz_read/psv-basic \
+	tests/fuzz/corpus/fuzz_read/regress-json-empty-str-null \
 	tests/fuzz/corpus/fuzz_read/sqlite-db \
 	tests/fuzz/corpus/fuzz_read/sqlite-query \
 	tests/fuzz/corpus/fuzz_read/sqlite-table \

@@ -69,7 +69,8 @@ for h in "$@"; do
 	echo "fuzz: $h for ${seconds}s"
 	# New inputs go to the scratch corpus (first directory), seeds are read
 	# from the tree.
-	if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$out/$h" -max_total_time="$seconds" \
+	if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} "$out/$h" -max_total_time="$seconds" \
 		-max_len=$max_len -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 \
 		-artifact_prefix="$crashes/$h-" "$out/corpus/$h" "$FUZZ_SRCDIR/tests/fuzz/corpus/$h" \
 		>"$out/$h.log" 2>&1; then
