@@ -1441,7 +1441,8 @@ static int set_names(struct csv_writer *w, const msgpack_object *const *strs, ui
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for CSV columns");
 	for (uint32_t i = 0; i < n; i++) {
 		w->name_off[i] = at;
-		memcpy(w->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
+		if (strs[i]->via.str.size)      /* else the pointer may be NULL */
+			memcpy(w->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
 		at += strs[i]->via.str.size;
 	}
 	w->name_off[n] = at;
@@ -1456,12 +1457,13 @@ static int64_t column_of(const struct csv_writer *w, const msgpack_object *k, ui
 {
 	size_t n = k->via.str.size;
 
+	/* n == 0: msgpack-c's empty str has a NULL pointer, not for memcmp. */
 	if (hint < w->ncols && w->name_off[hint + 1] - w->name_off[hint] == n &&
-	    memcmp(w->names + w->name_off[hint], k->via.str.ptr, n) == 0)
+	    (n == 0 || memcmp(w->names + w->name_off[hint], k->via.str.ptr, n) == 0))
 		return hint;
 	for (uint32_t i = 0; i < w->ncols; i++)
 		if (w->name_off[i + 1] - w->name_off[i] == n &&
-		    memcmp(w->names + w->name_off[i], k->via.str.ptr, n) == 0)
+		    (n == 0 || memcmp(w->names + w->name_off[i], k->via.str.ptr, n) == 0))
 			return i;
 	return -1;
 }
@@ -1507,7 +1509,8 @@ static int names_from_row(struct csv_writer *w, const msgpack_object *row, struc
 		}
 		for (uint32_t j = 0; j < n && !dup; j++)
 			dup = keys[j]->via.str.size == k->via.str.size &&
-			      memcmp(keys[j]->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0;
+			      (k->via.str.size == 0 ||
+			       memcmp(keys[j]->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0);
 		if (!dup)
 			keys[n++] = k;
 	}

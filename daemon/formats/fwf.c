@@ -107,7 +107,7 @@ static int cmp_str_obj(const void *a, const void *b)
 	const msgpack_object *x = *(const msgpack_object *const *)a;
 	const msgpack_object *y = *(const msgpack_object *const *)b;
 	size_t n = x->via.str.size < y->via.str.size ? x->via.str.size : y->via.str.size;
-	int d = memcmp(x->via.str.ptr, y->via.str.ptr, n);
+	int d = n ? memcmp(x->via.str.ptr, y->via.str.ptr, n) : 0;   /* "" may be NULL */
 
 	if (d)
 		return d;
@@ -135,7 +135,8 @@ static const msgpack_object *set_names(struct fwf_cols *c, const msgpack_object 
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		c->name_off[i] = at;
-		memcpy(c->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
+		if (strs[i]->via.str.size)      /* else the pointer may be NULL */
+			memcpy(c->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
 		at += strs[i]->via.str.size;
 	}
 	c->name_off[n] = at;
@@ -586,12 +587,13 @@ static int64_t column_of(const struct fwf_cols *c, const msgpack_object *k, uint
 {
 	size_t n = k->via.str.size;
 
+	/* n == 0: msgpack-c's empty str has a NULL pointer, not for memcmp. */
 	if (hint < c->n && c->name_off[hint + 1] - c->name_off[hint] == n &&
-	    memcmp(c->names + c->name_off[hint], k->via.str.ptr, n) == 0)
+	    (n == 0 || memcmp(c->names + c->name_off[hint], k->via.str.ptr, n) == 0))
 		return hint;
 	for (uint32_t i = 0; i < c->n; i++)
 		if (c->name_off[i + 1] - c->name_off[i] == n &&
-		    memcmp(c->names + c->name_off[i], k->via.str.ptr, n) == 0)
+		    (n == 0 || memcmp(c->names + c->name_off[i], k->via.str.ptr, n) == 0))
 			return i;
 	return -1;
 }

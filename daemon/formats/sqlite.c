@@ -372,10 +372,11 @@ static int put_cstr(struct mpbuf *b, const char *s)
 	return mpbuf_append(b, s, strlen(s));
 }
 
-/* An identifier (option or key) must fit a C string. */
+/* An identifier (option or key) must fit a C string. (An empty str from
+ * msgpack-c has a NULL pointer, which memchr must not see.) */
 static bool has_nul(const char *s, size_t n)
 {
-	return memchr(s, 0, n) != NULL;
+	return n && memchr(s, 0, n) != NULL;
 }
 
 /* Names in messages stay short. */
@@ -1092,7 +1093,7 @@ static int add_column_entry(struct sqlite_wr *w, const char *s, size_t n, struct
 		w->cols = c;
 		w->cols_cap = cap;
 	}
-	w->cols[w->ncols].name = strndup(s, n);
+	w->cols[w->ncols].name = strndup(n ? s : "", n);   /* "" may come as NULL */
 	if (!w->cols[w->ncols].name)
 		return nomem(err);
 	w->cols[w->ncols++].len = n;

@@ -147,10 +147,13 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-six \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-half-row \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-key-not-utf8 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-bin-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-key-not-utf8 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-nested \

@@ -3,6 +3,7 @@
 # then runs each for SECONDS, one after the other. Run through make, which
 # passes the source lists and flags (FUZZ_*) from the Makefile:
 #   make fuzz [FUZZ_SECONDS=120] [FUZZ_RUN="fuzz_read fuzz_codec"]
+# (FUZZ_SECONDS=0 only builds.)
 # Objects and binaries go to tests/fuzz/libfuzzer/ in the build tree, new
 # corpus entries to tests/fuzz/libfuzzer/corpus/NAME (scratch: copy what
 # is worth keeping into tests/fuzz/corpus/NAME, then corpus.sh list),
@@ -65,6 +66,10 @@ for h in "$@"; do
 	fuzz_read|fuzz_codec) max_len=65536 ;;
 	*) max_len=16384 ;;
 	esac
+	if [ "$seconds" = 0 ]; then
+		echo "fuzz: built $out/$h (replay a file: $out/$h FILE)"
+		continue
+	fi
 	mkdir -p "$out/corpus/$h"
 	echo "fuzz: $h for ${seconds}s"
 	# New inputs go to the scratch corpus (first directory), seeds are read
