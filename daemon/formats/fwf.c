@@ -149,6 +149,17 @@ static const msgpack_object *set_names(struct fwf_cols *c, const msgpack_object 
 	return NULL;
 }
 
+/* Names become row keys and header text: UTF-8 only. */
+static int check_names_utf8(const msgpack_object *const *strs, uint32_t n, const char *where,
+                            struct rowd_error *err)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!proto_utf8_valid(strs[i]->via.str.ptr, strs[i]->via.str.size))
+			return rowd_error_set(err, ROWD_EINVAL, "%s: name %u is not UTF-8 text", where,
+			                      i + 1);
+	return 0;
+}
+
 static int dup_name_error(const msgpack_object *d, const char *where, struct rowd_error *err)
 {
 	return rowd_error_set(err, ROWD_EINVAL, "%s names '%.*s' twice", where,
@@ -173,6 +184,10 @@ static int parse_names(const msgpack_object *opts, struct fwf_cols *c, struct ro
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for fwf columns");
 	for (uint32_t i = 0; i < c->n; i++)
 		strs[i] = &arr->via.array.ptr[i];
+	if (check_names_utf8(strs, c->n, "option 'names'", err) < 0) {
+		free(strs);
+		return -1;
+	}
 	dup = set_names(c, strs, c->n, err);
 	free(strs);
 	if (dup)
@@ -574,6 +589,10 @@ static int names_from_row(struct fwf_wr *w, const msgpack_object_map *m, struct 
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for fwf columns");
 	for (uint32_t i = 0; i < m->size; i++)
 		strs[i] = &m->ptr[i].key;
+	if (check_names_utf8(strs, m->size, "the first row", err) < 0) {
+		free(strs);
+		return -1;
+	}
 	dup = set_names(&w->c, strs, m->size, err);
 	free(strs);
 	if (dup)
