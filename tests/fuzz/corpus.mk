@@ -13,6 +13,8 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_codec/lz4-content-size \
 	tests/fuzz/corpus/fuzz_codec/lz4-two-frames \
 	tests/fuzz/corpus/fuzz_codec/lzma-alone \
+	tests/fuzz/corpus/fuzz_codec/mp-gzip-level-bin \
+	tests/fuzz/corpus/fuzz_codec/mp-zip-member-int \
 	tests/fuzz/corpus/fuzz_codec/none-plain \
 	tests/fuzz/corpus/fuzz_codec/regress-gzip-isal-offset \
 	tests/fuzz/corpus/fuzz_codec/xz-2cols6rows.csv.xz \
@@ -102,9 +104,18 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_read/jsonl-suite-y_structure_lonely_null.json \
 	tests/fuzz/corpus/fuzz_read/ltsv-2cols6rows.ltsv \
 	tests/fuzz/corpus/fuzz_read/ltsv-mixed \
+	tests/fuzz/corpus/fuzz_read/mp-csv-bin-delimiter \
+	tests/fuzz/corpus/fuzz_read/mp-csv-fieldnames-types \
+	tests/fuzz/corpus/fuzz_read/mp-fwf-widths \
+	tests/fuzz/corpus/fuzz_read/mp-json-tagname-ext \
+	tests/fuzz/corpus/fuzz_read/mp-jsonl-options-not-map \
+	tests/fuzz/corpus/fuzz_read/mp-ltsv-int-keys \
+	tests/fuzz/corpus/fuzz_read/mp-sqlite-query-bin \
+	tests/fuzz/corpus/fuzz_read/mp-xml-tagname-bin \
 	tests/fuzz/corpus/fuzz_read/msgpack-2cols6rows_flat.msgpack \
 	tests/fuzz/corpus/fuzz_read/msgpack-types \
 	tests/fuzz/corpus/fuzz_read/psv-basic \
+	tests/fuzz/corpus/fuzz_read/regress-fwf-option-name-not-utf8 \
 	tests/fuzz/corpus/fuzz_read/regress-json-empty-str-null \
 	tests/fuzz/corpus/fuzz_read/sqlite-db \
 	tests/fuzz/corpus/fuzz_read/sqlite-query \
@@ -151,6 +162,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-half-row \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-empty-key-null \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-name-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-bin-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-empty-key-null \

@@ -76,7 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const msgpack_object *opts = NULL;
 	static struct pass a, b;
 	struct fuzz_named nm;
-	struct rowd_error err;
 	struct mpbuf raw;
 	msgpack_unpacked up;
 	int fd;
@@ -86,8 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c = codec_find(nm.name, nm.name_len);
 	mpbuf_init(&raw);
 	msgpack_unpacked_init(&up);
-	if (!c || c->unavailable || !c->rd_open ||
-	    fmt_parse_options(nm.options, &up, &raw, &opts, &err) < 0)
+	if (!c || c->unavailable || !c->rd_open || fuzz_options(&nm, &up, &raw, &opts) < 0)
 		goto out;
 	/* Kept across runs: a fresh megabyte costs ASan more than a run. */
 	if (!a.out && (!(a.out = malloc(OUT_CAP)) || !(b.out = malloc(OUT_CAP))))

@@ -4,6 +4,8 @@
  * themselves), in batches of a size drawn from the input; formats with
  * tables list them too.
  *
+ * Options come as JSON or msgpack (see fuzz.h).
+ *
  * Invariants: the rows are exactly as many maps as counted, fit for a
  * client (str keys, UTF-8, flat unless the format nests); a refusal has a
  * code, a message and, for bad content, a position. */
@@ -19,22 +21,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t batches[] = { 1, 2, 7, 100, 1000 };
 	const struct format_ops *f;
+	const msgpack_object *opts;
 	struct fuzz_named in;
 	struct fmt_result r;
+	struct mpbuf raw;
+	msgpack_unpacked up;
 	char path[64];
 	int fd;
 
 	if (fuzz_split(data, size, &in) < 0)
 		return 0;
+	mpbuf_init(&raw);
+	msgpack_unpacked_init(&up);
 	f = format_find(in.name, in.name_len);
-	if (!f || f->unavailable || !f->rd_open) {
-		fuzz_named_free(&in);
-		return 0;
-	}
+	if (!f || f->unavailable || !f->rd_open || fuzz_options(&in, &up, &raw, &opts) < 0)
+		goto out;
 	fd = fmt_memfd(in.data, in.size);
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	r = fmt_read_raw(f, path, in.options,
-	                 batches[fuzz_hash(data, size) % (sizeof batches / sizeof batches[0])]);
+	r = fmt_read_raw_obj(f, path, opts,
+	                     batches[fuzz_hash(data, size) % (sizeof batches / sizeof batches[0])]);
 	/* A file SQLite finds corrupt as a whole has no line or row. */
 	if (r.rc < 0)
 		fuzz_check_error(&r.err, f->name, !(f->caps & FMT_CAP_RAW));
@@ -42,13 +47,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fmt_result_free(&r);
 	if (f->tables) {
 		struct rowd_error err;
-		char *names = fmt_tables_raw(f, path, in.options, &err);
+		char *names = fmt_tables_raw_obj(f, path, opts, &err);
 
 		if (!names)
 			fuzz_check_error(&err, "tables", false);
 		free(names);
 	}
 	close(fd);
+out:
+	mpbuf_free(&raw);
+	msgpack_unpacked_destroy(&up);
 	fuzz_named_free(&in);
 	return 0;
 }

@@ -96,18 +96,18 @@ static size_t collect(const uint8_t *p, size_t n, struct mpbuf *rows)
 	return count;
 }
 
-/* Options that are not JSON are the harness's input, not a refusal. */
-static bool options_parse(const char *json)
+/* Options that are not JSON are the harness's input, not a refusal; the
+ * writer and reader here take JSON options only. */
+static bool options_usable(const struct fuzz_named *nm)
 {
 	const msgpack_object *o;
-	struct rowd_error err;
 	struct mpbuf raw;
 	msgpack_unpacked up;
 	bool ok;
 
 	mpbuf_init(&raw);
 	msgpack_unpacked_init(&up);
-	ok = fmt_parse_options(json, &up, &raw, &o, &err) == 0;
+	ok = !nm->mp_options && fuzz_options(nm, &up, &raw, &o) == 0;
 	mpbuf_free(&raw);
 	msgpack_unpacked_destroy(&up);
 	return ok;
@@ -174,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = format_find(nm.name, nm.name_len);
 	mpbuf_init(&rows);
 	if (!f || f->unavailable || !f->wr_open || !f->rd_open || nm.size == 0 ||
-	    !options_parse(nm.options))
+	    !options_usable(&nm))
 		goto out;
 	n = collect(nm.data, nm.size, &rows);
 	accepted = calloc(n + 1, sizeof *accepted);

@@ -6,7 +6,7 @@
 FUZZ_HARNESSES = fuzz_proto fuzz_text fuzz_read fuzz_codec fuzz_roundtrip
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -I$(top_srcdir)/tests/fuzz
 FUZZ_COMMON = tests/fuzz/fuzz.h tests/fuzz/fuzz_input.c tests/fuzz/fuzz_rows.c
-FUZZ_FMT = tests/unit/fmt_harness.h tests/unit/fmt_harness.c
+FUZZ_FMT = tests/unit/fmt_harness.h tests/unit/fmt_harness.c tests/fuzz/fuzz_options.c
 
 check_PROGRAMS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_text tests/fuzz/fuzz_read \
 	tests/fuzz/fuzz_codec tests/fuzz/fuzz_roundtrip

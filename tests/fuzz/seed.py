@@ -45,6 +45,11 @@ def named(name, data, options=None):
     return head + b"\0" + data
 
 
+def named_mp(name, data, options):
+    """Options as msgpack (after \\x01): what JSON cannot spell."""
+    return name.encode() + b"\x01" + options + data
+
+
 def pack(*objs):
     return b"".join(msgpack.packb(o, use_bin_type=True) for o in objs)
 
@@ -116,7 +121,16 @@ def seed_read():
                                       b'<i><k b="2">z</k></i><i/></r>', {"tagname": "i"}))
     put(h, "xml-entity", named("xml", b'<!DOCTYPE r [<!ENTITY e "boom">]><r><i>&e;&amp;</i></r>',
                                {"tagname": "i"}))
+    # Options only a binary client can send.
+    put(h, "mp-csv-bin-delimiter", named_mp("csv", b"a;b\n1;2\n", pack({"delimiter": b";", "header": 1})))
+    put(h, "mp-csv-fieldnames-types", named_mp("csv", b"1,2\n", pack({"fieldnames": [1, b"x", None], "header": False})))
+    put(h, "mp-xml-tagname-bin", named_mp("xml", b"<r><i>1</i></r>", pack({"tagname": b"i", "on_error": "skip"})))
+    put(h, "mp-json-tagname-ext", named_mp("json", b'{"t":[{"a":1}]}', pack({"tagname": msgpack.ExtType(1, b"t")})))
+    put(h, "mp-fwf-widths", named_mp("fwf", b"1  John\n", pack({"widths": [3, -1, 2 ** 40], "names": ["a", "b", "c"]})))
+    put(h, "mp-jsonl-options-not-map", named_mp("jsonl", b'{"a":1}\n', pack([1, 2])))
+    put(h, "mp-ltsv-int-keys", named_mp("ltsv", b"a:1\n", b"\x81\x01\x02"))
     db = sqlite_db()
+    put(h, "mp-sqlite-query-bin", named_mp("sqlite", db, pack({"query": b"SELECT 1", "table": None})))
     put(h, "sqlite-db", named("sqlite", db))
     put(h, "sqlite-table", named("sqlite", db, {"table": "people"}))
     put(h, "sqlite-query", named("sqlite", db, {"query": "SELECT name, length(pic) FROM people"}))
@@ -158,6 +172,8 @@ def seed_codec():
                                    tool(["lz4", "-q", "-c", "-BD"], text[:9000])))
     put(h, "lz4-content-size", named("lz4", tool(["lz4", "-q", "-c", "--content-size"], text[:3000])))
     put(h, "gzip-empty", named("gzip", b""))
+    put(h, "mp-gzip-level-bin", named_mp("gzip", gzip.compress(b"x\n"), pack({"level": b"9"})))
+    put(h, "mp-zip-member-int", named_mp("zip", read(ITER, "2cols6rows.csv.zip"), pack({"member": 1})))
 
 
 # ---- fuzz_proto: binary frames for every op --------------------------------

@@ -48,8 +48,10 @@ static char *rows_to_jsonl(const struct mpbuf *rows)
 	return out.data;
 }
 
+/* Options as JSON text, or (by_obj) as an object already (NULL: none). */
 static struct fmt_result read_fd(const struct format_ops *f, int fd,
-                                 const char *options_json, size_t batch,
+                                 const char *options_json, bool by_obj,
+                                 const msgpack_object *opts, size_t batch,
                                  const struct codec_ops *codec,
                                  const struct rowd_limits *limits)
 {
@@ -72,7 +74,9 @@ static struct fmt_result read_fd(const struct format_ops *f, int fd,
 	mpbuf_init(&rows);
 	mpbuf_init(&cols);
 	msgpack_unpacked_init(&optup);
-	if (fmt_parse_options(options_json, &optup, &optraw, &a.options, &r.err) < 0)
+	if (by_obj)
+		a.options = opts;
+	else if (fmt_parse_options(options_json, &optup, &optraw, &a.options, &r.err) < 0)
 		goto out;
 	if (input_open(&in, fd, codec ? codec : &codec_none, NULL, lim.row_bytes, &r.err) < 0)
 		goto out;
@@ -132,7 +136,7 @@ struct fmt_result fmt_read_all(const struct format_ops *f, const void *data, siz
 	int fd = fmt_memfd(data, n);
 	struct fmt_result r;
 
-	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, NULL);
 	close(fd);
 	return r;
 }
@@ -144,7 +148,7 @@ struct fmt_result fmt_read_all_limits(const struct format_ops *f, const void *da
 	int fd = fmt_memfd(data, n);
 	struct fmt_result r;
 
-	r = read_fd(f, fd, options_json, batch, NULL, limits);
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, limits);
 	close(fd);
 	return r;
 }
@@ -159,7 +163,7 @@ struct fmt_result fmt_read_file(const struct format_ops *f, const char *path,
 		perror(path);
 		abort();
 	}
-	r = read_fd(f, fd, options_json, 1000, codec, NULL);
+	r = read_fd(f, fd, options_json, false, NULL, 1000, codec, NULL);
 	close(fd);
 	return r;
 }
@@ -359,7 +363,22 @@ struct fmt_result fmt_read_raw(const struct format_ops *f, const char *path,
 		perror(path);
 		abort();
 	}
-	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, NULL);
+	close(fd);
+	return r;
+}
+
+struct fmt_result fmt_read_raw_obj(const struct format_ops *f, const char *path,
+                                   const msgpack_object *options, size_t batch)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct fmt_result r;
+
+	if (fd < 0) {
+		perror(path);
+		abort();
+	}
+	r = read_fd(f, fd, NULL, true, options, batch, NULL, NULL);
 	close(fd);
 	return r;
 }
@@ -438,8 +457,8 @@ int fmt_write_raw_packed(const struct format_ops *f, const char *dir, const char
 	return write_file(f, dir, name, &src, options_json, true, err);
 }
 
-char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
-                     struct rowd_error *err)
+static char *tables_fd(const struct format_ops *f, const char *path, const char *options_json,
+                       bool by_obj, const msgpack_object *opts, struct rowd_error *err)
 {
 	struct rowd_limits lim;
 	struct fmt_args a = { 0 };
@@ -462,8 +481,11 @@ char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *o
 	mpbuf_init(&js);
 	msgpack_unpacked_init(&optup);
 	msgpack_unpacked_init(&up);
-	if (fmt_parse_options(options_json, &optup, &optraw, &a.options, err) < 0 ||
-	    input_open(&in, fd, &codec_none, NULL, lim.row_bytes, err) < 0)
+	if (by_obj)
+		a.options = opts;
+	else if (fmt_parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
+		goto out;
+	if (input_open(&in, fd, &codec_none, NULL, lim.row_bytes, err) < 0)
 		goto out;
 	snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
 	a.fmt = f;
@@ -484,4 +506,16 @@ out:
 	msgpack_unpacked_destroy(&optup);
 	msgpack_unpacked_destroy(&up);
 	return res;
+}
+
+char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
+                     struct rowd_error *err)
+{
+	return tables_fd(f, path, options_json, false, NULL, err);
+}
+
+char *fmt_tables_raw_obj(const struct format_ops *f, const char *path,
+                         const msgpack_object *options, struct rowd_error *err)
+{
+	return tables_fd(f, path, NULL, true, options, err);
 }

@@ -55,6 +55,12 @@ int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
  * err. */
 char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
                      struct rowd_error *err);
+/* fmt_read_raw and fmt_tables_raw with options as a msgpack object (NULL:
+ * none), for options JSON cannot spell (bin, ext, non-UTF-8 str). */
+struct fmt_result fmt_read_raw_obj(const struct format_ops *f, const char *path,
+                                   const msgpack_object *options, size_t batch);
+char *fmt_tables_raw_obj(const struct format_ops *f, const char *path,
+                         const msgpack_object *options, struct rowd_error *err);
 
 /* Rows given packed (concatenated msgpack objects, each handed to wr_row
  * as the daemon's write op does). With accepted (one flag per row), a row
