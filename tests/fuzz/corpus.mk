@@ -117,6 +117,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_read/psv-basic \
 	tests/fuzz/corpus/fuzz_read/regress-fwf-option-name-not-utf8 \
 	tests/fuzz/corpus/fuzz_read/regress-json-empty-str-null \
+	tests/fuzz/corpus/fuzz_read/regress-xml-error-position \
 	tests/fuzz/corpus/fuzz_read/sqlite-db \
 	tests/fuzz/corpus/fuzz_read/sqlite-query \
 	tests/fuzz/corpus/fuzz_read/sqlite-table \
