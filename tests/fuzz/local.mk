@@ -38,7 +38,7 @@ tests_fuzz_fuzz_roundtrip_LDADD = daemon/librowdcore.la
 # in-tree run left there): corpus.mk is written by `corpus.sh list`, and
 # corpus.sh check (a test) fails when it misses a file.
 include tests/fuzz/corpus.mk
-EXTRA_DIST += $(FUZZ_CORPUS) tests/fuzz/corpus.mk tests/fuzz/run.sh
+EXTRA_DIST += $(FUZZ_CORPUS) tests/fuzz/corpus.mk tests/fuzz/run.sh tests/fuzz/seed.py
 dist_noinst_SCRIPTS += tests/fuzz/corpus.sh
 TESTS += tests/fuzz/corpus.sh
 
