@@ -4,7 +4,7 @@
  * dispatch.c do.
  *
  * Invariants: the scanner gives the same answer fed in pieces as fed at
- * once; a frame it accepts that msgpack-c unpacks is exactly the frame it
+ * once; msgpack-c unpacks every frame it accepts, to exactly the bytes it
  * measured; a refusal carries a code, a message and the offset; answers
  * convert to JSON (text mode). */
 #include <stdlib.h>
@@ -80,24 +80,24 @@ static void decode_frame(const char *p, size_t n, const struct rowd_limits *lim)
 	msgpack_unpacked up;
 	size_t off = 0;
 
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, p, n, &off) == MSGPACK_UNPACK_SUCCESS) {
-		int r;
+	int r;
 
-		if (off != n)
-			fuzz_fail("the scanner measured %zu bytes, msgpack-c took %zu", n, off);
-		memset(&req, 0, sizeof req);
-		rowd_error_clear(&err);
-		r = proto_request_decode(&up.data, lim, &req, &err);
-		if (r < 0)
-			fuzz_check_error(&err, "request", true);
-		if (req.id_len > ROWD_ID_MAX)
-			fuzz_fail("id of %zu bytes", req.id_len);
-		if (r == 0)
-			rows_to_json(&req);
-		answer(&req, r == 0, &err);
-	}
-	/* Undecodable (msgpack-c's own 32-level stack): EPROTO, as conn.c. */
+	msgpack_unpacked_init(&up);
+	/* The depth limit stays within msgpack-c's 32-level stack: what the
+	 * scanner accepts, msgpack-c unpacks (else conn.c answers EPROTO
+	 * "undecodable", a gap between the two). */
+	if (msgpack_unpack_next(&up, p, n, &off) != MSGPACK_UNPACK_SUCCESS || off != n)
+		fuzz_fail("the scanner accepted %zu bytes, msgpack-c unpacked %zu", n, off);
+	memset(&req, 0, sizeof req);
+	rowd_error_clear(&err);
+	r = proto_request_decode(&up.data, lim, &req, &err);
+	if (r < 0)
+		fuzz_check_error(&err, "request", true);
+	if (req.id_len > ROWD_ID_MAX)
+		fuzz_fail("id of %zu bytes", req.id_len);
+	if (r == 0)
+		rows_to_json(&req);
+	answer(&req, r == 0, &err);
 	msgpack_unpacked_destroy(&up);
 }
 
