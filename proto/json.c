@@ -405,6 +405,9 @@ static int put_str(struct mpbuf *out, const char *str, size_t n)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, run = 0;
 
+	/* msgpack-c gives an empty str a NULL pointer: no arithmetic on it. */
+	if (n == 0)
+		return mpbuf_append(out, "\"\"", 2);
 	if (mpbuf_reserve(out, n + 2) < 0)
 		return -1;
 	mp_put_u8(out, '"');

@@ -490,6 +490,25 @@ static int json_request(struct tctx *t, size_t from)
 	return -1;
 }
 
+/* A request is held to the limits of a binary frame, however it was
+ * spelt: JSON values of key=value words and write rows sit below the
+ * request map (and options maps), so each may be within the depth limit
+ * while the whole is not, and msgpack-c could not unpack it. */
+static int within_frame_limits(const char *p, size_t n, const struct rowd_limits *lim,
+                               struct rowd_error *err)
+{
+	struct proto_scanner sc;
+	size_t flen = 0;
+
+	proto_scanner_init(&sc);
+	if (proto_scan(&sc, p, n, lim, &flen, err) == 1 && flen == n)
+		return 0;
+	if (err->code == ROWD_OK)
+		rowd_error_set(err, ROWD_EPROTO, "the request is not one msgpack object");
+	err->offset = -1;      /* a position in the msgpack, not in the line */
+	return -1;
+}
+
 int proto_text_to_request(const char *line, size_t len, const struct rowd_limits *lim,
                           struct mpbuf *out, struct rowd_error *err)
 {
@@ -510,6 +529,8 @@ int proto_text_to_request(const char *line, size_t len, const struct rowd_limits
 	t.len = len;
 	t.pos = from;
 	r = line[from] == '{' ? json_request(&t, from) : inline_command(&t);
+	if (r == 0)
+		r = within_frame_limits(out->data + start, out->len - start, lim, err);
 	if (r < 0)
 		out->len = start;
 	return r;

@@ -194,7 +194,11 @@ static int isal_step(struct gz_rd *s, unsigned char *out, size_t n, size_t *prod
 	st->next_out = out;
 	st->avail_out = (uint32_t)n;
 	rc = isal_inflate(st);
-	s->start += avail - st->avail_in;
+	/* On an error igzip hands back the bytes still in its bit buffer,
+	 * some read by an earlier call: avail_in may then exceed what it was
+	 * given (the offset wrapped below zero). Nothing was consumed then. */
+	if (st->avail_in <= avail)
+		s->start += avail - st->avail_in;
 	*produced = n - st->avail_out;
 	if (rc != ISAL_DECOMP_OK) {
 		char what[96];

@@ -1437,6 +1437,9 @@ static int set_names(struct csv_writer *w, const msgpack_object *const *strs, ui
 	size_t total = 0, at = 0;
 
 	for (uint32_t i = 0; i < n; i++)
+		if (!proto_utf8_valid(strs[i]->via.str.ptr, strs[i]->via.str.size))
+			return rowd_error_set(err, ROWD_EINVAL, "column name %u is not UTF-8 text", i + 1);
+	for (uint32_t i = 0; i < n; i++)
 		total += strs[i]->via.str.size;
 	w->names = malloc(total ? total : 1);
 	w->name_off = malloc((n + 1) * sizeof *w->name_off);
@@ -1445,7 +1448,8 @@ static int set_names(struct csv_writer *w, const msgpack_object *const *strs, ui
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for CSV columns");
 	for (uint32_t i = 0; i < n; i++) {
 		w->name_off[i] = at;
-		memcpy(w->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
+		if (strs[i]->via.str.size)      /* else the pointer may be NULL */
+			memcpy(w->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
 		at += strs[i]->via.str.size;
 	}
 	w->name_off[n] = at;
@@ -1460,12 +1464,13 @@ static int64_t column_of(const struct csv_writer *w, const msgpack_object *k, ui
 {
 	size_t n = k->via.str.size;
 
+	/* n == 0: msgpack-c's empty str has a NULL pointer, not for memcmp. */
 	if (hint < w->ncols && w->name_off[hint + 1] - w->name_off[hint] == n &&
-	    memcmp(w->names + w->name_off[hint], k->via.str.ptr, n) == 0)
+	    (n == 0 || memcmp(w->names + w->name_off[hint], k->via.str.ptr, n) == 0))
 		return hint;
 	for (uint32_t i = 0; i < w->ncols; i++)
 		if (w->name_off[i + 1] - w->name_off[i] == n &&
-		    memcmp(w->names + w->name_off[i], k->via.str.ptr, n) == 0)
+		    (n == 0 || memcmp(w->names + w->name_off[i], k->via.str.ptr, n) == 0))
 			return i;
 	return -1;
 }
@@ -1511,7 +1516,8 @@ static int names_from_row(struct csv_writer *w, const msgpack_object *row, struc
 		}
 		for (uint32_t j = 0; j < n && !dup; j++)
 			dup = keys[j]->via.str.size == k->via.str.size &&
-			      memcmp(keys[j]->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0;
+			      (k->via.str.size == 0 ||
+			       memcmp(keys[j]->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0);
 		if (!dup)
 			keys[n++] = k;
 	}
@@ -1626,10 +1632,30 @@ static int csv_wr_open(const struct fmt_args *a, void **state, struct rowd_error
 	return 0;
 }
 
+/* Values with no CSV text: a row holding one is refused before any of it
+ * goes out (a client may go on writing after the refusal). */
+static int check_value(const struct csv_writer *w, const msgpack_object *k,
+                       const msgpack_object *v, struct rowd_error *err)
+{
+	const char *why = NULL;
+
+	if (v->type == MSGPACK_OBJECT_EXT)
+		why = "a msgpack ext value, which has no CSV form";
+	else if ((v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) &&
+	         !proto_utf8_valid(v->via.str.ptr, v->via.str.size))
+		why = "not UTF-8 text";
+	if (!why)
+		return 0;
+	return rowd_error_set(err, ROWD_EINVAL, "row %llu: the value of '%.*s' is %s",
+	                      (unsigned long long)w->row,
+	                      (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr, why);
+}
+
 static int csv_wr_row(void *state, const msgpack_object *row, struct rowd_error *err)
 {
 	struct csv_writer *w = state;
 	const msgpack_object_map *m;
+	size_t start;
 
 	w->row++;
 	if (row->type != MSGPACK_OBJECT_MAP)
@@ -1650,17 +1676,22 @@ static int csv_wr_row(void *state, const msgpack_object *row, struct rowd_error 
 		c = column_of(w, k, i);
 		if (c < 0)
 			return unknown_key(w, k, err);
+		if (check_value(w, k, &m->ptr[i].val, err) < 0)
+			return -1;
 		w->vals[c] = &m->ptr[i].val;
 	}
 	/* The row is checked: only now may bytes go out. */
 	if (!w->started && wr_start(w, err) < 0)
 		return -1;
+	start = w->out->buf.len;
 	for (uint32_t i = 0; i < w->ncols; i++) {
 		static const msgpack_object nil = { .type = MSGPACK_OBJECT_NIL };
 
 		if (put_value(w, w->vals[i] ? w->vals[i] : &nil, err) < 0 ||
-		    put_sep(w, i + 1 == w->ncols, err) < 0)
+		    put_sep(w, i + 1 == w->ncols, err) < 0) {
+			w->out->buf.len = start;        /* no half row */
 			return -1;
+		}
 	}
 	return output_flush_if_full(w->out, err);
 }

@@ -107,7 +107,7 @@ static int cmp_str_obj(const void *a, const void *b)
 	const msgpack_object *x = *(const msgpack_object *const *)a;
 	const msgpack_object *y = *(const msgpack_object *const *)b;
 	size_t n = x->via.str.size < y->via.str.size ? x->via.str.size : y->via.str.size;
-	int d = memcmp(x->via.str.ptr, y->via.str.ptr, n);
+	int d = n ? memcmp(x->via.str.ptr, y->via.str.ptr, n) : 0;   /* "" may be NULL */
 
 	if (d)
 		return d;
@@ -135,7 +135,8 @@ static const msgpack_object *set_names(struct fwf_cols *c, const msgpack_object 
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		c->name_off[i] = at;
-		memcpy(c->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
+		if (strs[i]->via.str.size)      /* else the pointer may be NULL */
+			memcpy(c->names + at, strs[i]->via.str.ptr, strs[i]->via.str.size);
 		at += strs[i]->via.str.size;
 	}
 	c->name_off[n] = at;
@@ -146,6 +147,17 @@ static const msgpack_object *set_names(struct fwf_cols *c, const msgpack_object 
 			return strs[i];
 	c->named = true;
 	return NULL;
+}
+
+/* Names become row keys and header text: UTF-8 only. */
+static int check_names_utf8(const msgpack_object *const *strs, uint32_t n, const char *where,
+                            struct rowd_error *err)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!proto_utf8_valid(strs[i]->via.str.ptr, strs[i]->via.str.size))
+			return rowd_error_set(err, ROWD_EINVAL, "%s: name %u is not UTF-8 text", where,
+			                      i + 1);
+	return 0;
 }
 
 static int dup_name_error(const msgpack_object *d, const char *where, struct rowd_error *err)
@@ -172,6 +184,10 @@ static int parse_names(const msgpack_object *opts, struct fwf_cols *c, struct ro
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for fwf columns");
 	for (uint32_t i = 0; i < c->n; i++)
 		strs[i] = &arr->via.array.ptr[i];
+	if (check_names_utf8(strs, c->n, "option 'names'", err) < 0) {
+		free(strs);
+		return -1;
+	}
 	dup = set_names(c, strs, c->n, err);
 	free(strs);
 	if (dup)
@@ -575,6 +591,10 @@ static int names_from_row(struct fwf_wr *w, const msgpack_object_map *m, struct 
 		return rowd_error_set(err, ROWD_ENOMEM, "out of memory for fwf columns");
 	for (uint32_t i = 0; i < m->size; i++)
 		strs[i] = &m->ptr[i].key;
+	if (check_names_utf8(strs, m->size, "the first row", err) < 0) {
+		free(strs);
+		return -1;
+	}
 	dup = set_names(&w->c, strs, m->size, err);
 	free(strs);
 	if (dup)
@@ -588,12 +608,13 @@ static int64_t column_of(const struct fwf_cols *c, const msgpack_object *k, uint
 {
 	size_t n = k->via.str.size;
 
+	/* n == 0: msgpack-c's empty str has a NULL pointer, not for memcmp. */
 	if (hint < c->n && c->name_off[hint + 1] - c->name_off[hint] == n &&
-	    memcmp(c->names + c->name_off[hint], k->via.str.ptr, n) == 0)
+	    (n == 0 || memcmp(c->names + c->name_off[hint], k->via.str.ptr, n) == 0))
 		return hint;
 	for (uint32_t i = 0; i < c->n; i++)
 		if (c->name_off[i + 1] - c->name_off[i] == n &&
-		    memcmp(c->names + c->name_off[i], k->via.str.ptr, n) == 0)
+		    (n == 0 || memcmp(c->names + c->name_off[i], k->via.str.ptr, n) == 0))
 			return i;
 	return -1;
 }

@@ -360,6 +360,8 @@ static int put_pair(struct ltsv_wr *w, const msgpack_object *k, const msgpack_ob
 	if (k->via.str.size == 0)
 		return rowd_error_set(err, ROWD_EINVAL,
 		                      "row %llu: an empty key cannot be written in LTSV", row);
+	if (!proto_utf8_valid(k->via.str.ptr, k->via.str.size))
+		return rowd_error_set(err, ROWD_EINVAL, "row %llu: a key is not UTF-8 text", row);
 	bad = find_any(k->via.str.ptr, k->via.str.size, ":\t\r\n");
 	if (bad)
 		return rowd_error_set(err, ROWD_EINVAL,

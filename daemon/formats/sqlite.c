@@ -373,10 +373,11 @@ static int put_cstr(struct mpbuf *b, const char *s)
 	return mpbuf_append(b, s, strlen(s));
 }
 
-/* An identifier (option or key) must fit a C string. */
+/* An identifier (option or key) must fit a C string. (An empty str from
+ * msgpack-c has a NULL pointer, which memchr must not see.) */
 static bool has_nul(const char *s, size_t n)
 {
-	return memchr(s, 0, n) != NULL;
+	return n && memchr(s, 0, n) != NULL;
 }
 
 /* Names in messages stay short. */
@@ -1073,7 +1074,7 @@ static int add_column_entry(struct sqlite_wr *w, const char *s, size_t n, struct
 		w->cols = c;
 		w->cols_cap = cap;
 	}
-	w->cols[w->ncols].name = strndup(s, n);
+	w->cols[w->ncols].name = strndup(n ? s : "", n);   /* "" may come as NULL */
 	if (!w->cols[w->ncols].name)
 		return nomem(err);
 	w->cols[w->ncols++].len = n;
@@ -1178,6 +1179,9 @@ static int check_entry(const msgpack_object_kv *kv, struct rowd_error *err)
 	k = &kv->key.via.str;
 	if (has_nul(k->ptr, k->size))
 		return rowd_error_set(err, ROWD_EINVAL, "key '%.*s' holds a NUL byte", short_len(k->size), k->ptr);
+	/* A column name the reader would refuse. */
+	if (!proto_utf8_valid(k->ptr, k->size))
+		return rowd_error_set(err, ROWD_EINVAL, "a key is not valid UTF-8 text");
 	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 > INT64_MAX)
 		return rowd_error_set(err, ROWD_EINVAL,
 		                      "value of '%.*s' (%llu) does not fit SQLite's 64-bit signed integers",

@@ -86,12 +86,12 @@ int textline_value(const msgpack_object *v, struct mpbuf *scratch, const char **
 		*n = strlen(*p);
 		return 0;
 	case MSGPACK_OBJECT_STR:
+	case MSGPACK_OBJECT_BIN:
+		/* Readers refuse what is not UTF-8: never write it. */
+		if (!proto_utf8_valid(v->via.str.ptr, v->via.str.size))
+			return rowd_error_set(err, ROWD_EINVAL, "a value is not UTF-8 text");
 		*p = v->via.str.ptr;
 		*n = v->via.str.size;
-		return 0;
-	case MSGPACK_OBJECT_BIN:
-		*p = v->via.bin.ptr;
-		*n = v->via.bin.size;
 		return 0;
 	case MSGPACK_OBJECT_EXT:
 		return rowd_error_set(err, ROWD_EINVAL, "msgpack ext values have no text form");

@@ -32,8 +32,9 @@ int textline_next(struct textline_reader *lr, const char **line, size_t *len,
 /* The text of one value: str and bin as they are, nil as "", true/false,
  * numbers as Python prints them (1, -2, 1.5, 1.0, nan, inf), arrays and
  * maps as JSON text. *p may point into scratch (overwritten by the next
- * call). Returns 0, or -1 with err: EINVAL for msgpack ext (no text form,
- * message without a position: the caller adds it), ENOMEM. */
+ * call). Returns 0, or -1 with err: EINVAL for msgpack ext and for str or
+ * bin that is not UTF-8 (no text form, message without a position: the
+ * caller adds it), ENOMEM. */
 int textline_value(const msgpack_object *v, struct mpbuf *scratch, const char **p,
                    size_t *n, struct rowd_error *err);
 

@@ -165,9 +165,16 @@ static int parse_error(struct xml_rd *r, struct rowd_error *err)
 		err->line = r->xml_line;
 		return rowd_error_set(err, ROWD_EFORMAT, "line %d: %s", r->xml_line, r->xml_msg);
 	}
+	/* No line from libxml2 (it may stop without reporting, at a NUL
+	 * byte): say how far the parser read instead. */
+	err->offset = r->rd ? (int64_t)xmlTextReaderByteConsumed(r->rd) : -1;
+	if (err->offset < 0)
+		err->offset = (int64_t)r->in->consumed;
 	if (r->xml_failed)
-		return rowd_error_set(err, ROWD_EFORMAT, "%s", r->xml_msg);
-	return rowd_error_set(err, ROWD_EFORMAT, "the XML could not be parsed");
+		return rowd_error_set(err, ROWD_EFORMAT, "%s (near byte %lld)", r->xml_msg,
+		                      (long long)err->offset);
+	return rowd_error_set(err, ROWD_EFORMAT, "the XML could not be parsed (near byte %lld)",
+	                      (long long)err->offset);
 }
 
 /* ---- opening ------------------------------------------------------------ */

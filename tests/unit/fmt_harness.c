@@ -11,8 +11,8 @@
 
 extern const struct codec_ops codec_none;
 
-static int parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *raw,
-                         const msgpack_object **out, struct rowd_error *err)
+int fmt_parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *raw,
+                      const msgpack_object **out, struct rowd_error *err)
 {
 	struct rowd_limits lim;
 	size_t off = 0;
@@ -64,8 +64,10 @@ static char *rows_to_jsonl(const struct mpbuf *rows)
 	return out.data;
 }
 
+/* Options as JSON text, or (by_obj) as an object already (NULL: none). */
 static struct fmt_result read_fd(const struct format_ops *f, int fd,
-                                 const char *options_json, size_t batch,
+                                 const char *options_json, bool by_obj,
+                                 const msgpack_object *opts, size_t batch,
                                  const struct codec_ops *codec,
                                  const struct rowd_limits *limits)
 {
@@ -88,7 +90,9 @@ static struct fmt_result read_fd(const struct format_ops *f, int fd,
 	mpbuf_init(&rows);
 	mpbuf_init(&cols);
 	msgpack_unpacked_init(&optup);
-	if (parse_options(options_json, &optup, &optraw, &a.options, &r.err) < 0)
+	if (by_obj)
+		a.options = opts;
+	else if (fmt_parse_options(options_json, &optup, &optraw, &a.options, &r.err) < 0)
 		goto out;
 	if (input_open(&in, fd, codec ? codec : &codec_none, NULL, lim.row_bytes, &r.err) < 0)
 		goto out;
@@ -133,15 +137,22 @@ out:
 	return r;
 }
 
-struct fmt_result fmt_read_all(const struct format_ops *f, const void *data, size_t n,
-                               const char *options_json, size_t batch)
+int fmt_memfd(const void *data, size_t n)
 {
-	int fd = memfd_create("fmt", 0);
-	struct fmt_result r;
+	int fd = memfd_create("fmt", MFD_CLOEXEC);
 
 	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
 		abort();
-	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	return fd;
+}
+
+struct fmt_result fmt_read_all(const struct format_ops *f, const void *data, size_t n,
+                               const char *options_json, size_t batch)
+{
+	int fd = fmt_memfd(data, n);
+	struct fmt_result r;
+
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, NULL);
 	close(fd);
 	return r;
 }
@@ -150,12 +161,10 @@ struct fmt_result fmt_read_all_limits(const struct format_ops *f, const void *da
                                       const char *options_json, size_t batch,
                                       const struct rowd_limits *limits)
 {
-	int fd = memfd_create("fmt", 0);
+	int fd = fmt_memfd(data, n);
 	struct fmt_result r;
 
-	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
-		abort();
-	r = read_fd(f, fd, options_json, batch, NULL, limits);
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, limits);
 	close(fd);
 	return r;
 }
@@ -170,7 +179,7 @@ struct fmt_result fmt_read_file(const struct format_ops *f, const char *path,
 		perror(path);
 		abort();
 	}
-	r = read_fd(f, fd, options_json, 1000, codec, NULL);
+	r = read_fd(f, fd, options_json, false, NULL, 1000, codec, NULL);
 	close(fd);
 	return r;
 }
@@ -183,29 +192,113 @@ void fmt_result_free(struct fmt_result *r)
 	r->jsonl = r->columns = r->packed = NULL;
 }
 
-char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
-                    const char *options_json, size_t *n, struct rowd_error *err)
+/* ---- writers ------------------------------------------------------------- */
+
+/* Rows for a writer: JSON Lines text, or packed msgpack objects. */
+struct rows_in {
+	const char *jsonl;
+	const char *packed;
+	size_t packed_len;
+	bool *accepted;
+};
+
+static int write_one(const struct format_ops *f, void *st, const msgpack_object *row,
+                     struct output *out, struct rowd_error *err)
+{
+	return f->wr_row(st, row, err) < 0 || output_flush_if_full(out, err) < 0 ? -1 : 0;
+}
+
+/* JSON Lines: the first bad line or refused row ends the write. */
+static int write_jsonl(const struct format_ops *f, void *st, const char *rows_jsonl,
+                       const struct rowd_limits *lim, struct output *out, struct rowd_error *err)
+{
+	struct mpbuf row;
+	msgpack_unpacked up;
+	const char *p = rows_jsonl;
+	int rc = 0;
+
+	mpbuf_init(&row);
+	msgpack_unpacked_init(&up);
+	while (*p && rc == 0) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		row.len = 0;
+		if (len && (proto_json_to_msgpack(p, len, lim, &row, err) < 0 ||
+		            unpack_row(&up, &row, err) < 0 ||
+		            write_one(f, st, &up.data, out, err) < 0))
+			rc = -1;
+		p += len + (nl ? 1 : 0);
+	}
+	mpbuf_free(&row);
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
+/* Packed rows. With accepted, a row refused with EINVAL or ELIMIT is
+ * marked and skipped: a client may go on writing after a refused row.
+ * Each row is freed before the next, as the daemon frees its requests. */
+static int write_packed(const struct format_ops *f, void *st, const struct rows_in *src,
+                        struct output *out, struct rowd_error *err)
+{
+	msgpack_unpacked up;
+	size_t off = 0, i = 0;
+	int rc = 0;
+
+	msgpack_unpacked_init(&up);
+	while (rc == 0 && off < src->packed_len) {
+		int ur = msgpack_unpack_next(&up, src->packed, src->packed_len, &off);
+
+		if (ur != MSGPACK_UNPACK_SUCCESS) {
+			rc = ur == MSGPACK_UNPACK_NOMEM_ERROR
+			     ? rowd_error_set(err, ROWD_ENOMEM, "harness: out of memory decoding a row")
+			     : rowd_error_set(err, ROWD_EINVAL, "harness: undecodable packed rows");
+			break;
+		}
+		if (write_one(f, st, &up.data, out, err) == 0) {
+			if (src->accepted)
+				src->accepted[i] = true;
+		} else if (src->accepted && (err->code == ROWD_EINVAL || err->code == ROWD_ELIMIT)) {
+			src->accepted[i] = false;
+			rowd_error_clear(err);
+		} else {
+			rc = -1;
+		}
+		i++;
+	}
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
+static int write_rows(const struct format_ops *f, void *st, const struct rows_in *src,
+                      const struct rowd_limits *lim, struct output *out, struct rowd_error *err)
+{
+	if (src->jsonl)
+		return write_jsonl(f, st, src->jsonl, lim, out, err);
+	return write_packed(f, st, src, out, err);
+}
+
+/* The writer over a memfd; returns its bytes (malloc'd, NUL-terminated). */
+static char *write_mem(const struct format_ops *f, const struct rows_in *src,
+                       const char *options_json, size_t *n, struct rowd_error *err)
 {
 	struct rowd_limits lim;
 	struct output out;
 	struct fmt_args a = { 0 };
-	struct mpbuf optraw, row;
-	msgpack_unpacked optup, up;
+	struct mpbuf optraw;
+	msgpack_unpacked optup;
 	void *st = NULL;
 	char *res = NULL;
-	int fd = memfd_create("fmtw", 0);
-	const char *p = rows_jsonl;
+	int fd = memfd_create("fmtw", MFD_CLOEXEC);
 	int rc = -1;
 
 	rowd_error_clear(err);
 	rowd_limits_default(&lim);
 	mpbuf_init(&optraw);
-	mpbuf_init(&row);
 	msgpack_unpacked_init(&optup);
-	msgpack_unpacked_init(&up);
 	if (fd < 0)
 		abort();
-	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
+	if (fmt_parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
 		goto out;
 	if (output_open(&out, fd, &codec_none, NULL, err) < 0)
 		goto close_out;   /* output_open may have allocated its buffer */
@@ -214,18 +307,8 @@ char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
 	a.limits = &lim;
 	if (f->wr_open(&a, &st, err) < 0)
 		goto close_out;
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		row.len = 0;
-		if (len && (proto_json_to_msgpack(p, len, &lim, &row, err) < 0 ||
-		            unpack_row(&up, &row, err) < 0 ||
-		            f->wr_row(st, &up.data, err) < 0 ||
-		            output_flush_if_full(&out, err) < 0))
-			goto close_fmt;
-		p += len + (nl ? 1 : 0);
-	}
+	if (write_rows(f, st, src, &lim, &out, err) < 0)
+		goto close_fmt;
 	if (f->wr_finish(st, err) < 0 || output_finish(&out, err) < 0)
 		goto close_fmt;
 	rc = 0;
@@ -251,10 +334,25 @@ out:
 	}
 	close(fd);
 	mpbuf_free(&optraw);
-	mpbuf_free(&row);
 	msgpack_unpacked_destroy(&optup);
-	msgpack_unpacked_destroy(&up);
 	return res;
+}
+
+char *fmt_write_all(const struct format_ops *f, const char *rows_jsonl,
+                    const char *options_json, size_t *n, struct rowd_error *err)
+{
+	struct rows_in src = { .jsonl = rows_jsonl };
+
+	return write_mem(f, &src, options_json, n, err);
+}
+
+char *fmt_write_packed(const struct format_ops *f, const char *packed, size_t len,
+                       const char *options_json, bool *accepted, size_t *n,
+                       struct rowd_error *err)
+{
+	struct rows_in src = { .packed = packed, .packed_len = len, .accepted = accepted };
+
+	return write_mem(f, &src, options_json, n, err);
 }
 
 char *fmt_slurp(const char *path, size_t *n)
@@ -290,42 +388,31 @@ struct fmt_result fmt_read_raw(const struct format_ops *f, const char *path,
 		perror(path);
 		abort();
 	}
-	r = read_fd(f, fd, options_json, batch, NULL, NULL);
+	r = read_fd(f, fd, options_json, false, NULL, batch, NULL, NULL);
 	close(fd);
 	return r;
 }
 
-/* Feeds rows (JSON Lines) to an open writer. */
-static int write_rows(const struct format_ops *f, void *st, const char *rows_jsonl,
-                      const struct rowd_limits *lim, struct output *out, struct rowd_error *err)
+struct fmt_result fmt_read_raw_obj(const struct format_ops *f, const char *path,
+                                   const msgpack_object *options, size_t batch)
 {
-	struct mpbuf row;
-	msgpack_unpacked up;
-	const char *p = rows_jsonl;
-	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct fmt_result r;
 
-	mpbuf_init(&row);
-	msgpack_unpacked_init(&up);
-	while (*p && rc == 0) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		row.len = 0;
-		if (len && (proto_json_to_msgpack(p, len, lim, &row, err) < 0 ||
-		            unpack_row(&up, &row, err) < 0 ||
-		            f->wr_row(st, &up.data, err) < 0 ||
-		            output_flush_if_full(out, err) < 0))
-			rc = -1;
-		p += len + (nl ? 1 : 0);
+	if (fd < 0) {
+		perror(path);
+		abort();
 	}
-	mpbuf_free(&row);
-	msgpack_unpacked_destroy(&up);
-	return rc;
+	r = read_fd(f, fd, NULL, true, options, batch, NULL, NULL);
+	close(fd);
+	return r;
 }
 
-int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
-                  const char *rows_jsonl, const char *options_json, bool commit,
-                  struct rowd_error *err)
+/* As jobs_open_writer: the temp file beside the target, the output over
+ * it, and the wfile for formats that write the file themselves. */
+static int write_file(const struct format_ops *f, const char *dir, const char *name,
+                      const struct rows_in *src, const char *options_json, bool commit,
+                      struct rowd_error *err)
 {
 	struct rowd_limits lim;
 	struct wfile wf = { .fd = -1, .dirfd = -1 };
@@ -345,12 +432,10 @@ int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
 		perror(dir);
 		abort();
 	}
-	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0) {
+	if (fmt_parse_options(options_json, &optup, &optraw, &a.options, err) < 0) {
 		close(dirfd);
 		goto out;
 	}
-	/* As jobs_open_writer: the temp file beside the target, the output
-	 * over it, and the wfile for formats that write the file themselves. */
 	if (wfile_open(&wf, dirfd, strdup(name), err) < 0)
 		goto out;
 	if (output_open(&out, wf.fd, &codec_none, NULL, err) < 0) {
@@ -363,7 +448,7 @@ int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
 	a.fd = -1;
 	a.wf = &wf;
 	if (f->wr_open(&a, &st, err) == 0) {
-		rc = write_rows(f, st, rows_jsonl, &lim, &out, err);
+		rc = write_rows(f, st, src, &lim, &out, err);
 		if (rc == 0 && commit && (f->wr_finish(st, err) < 0 || output_finish(&out, err) < 0))
 			rc = -1;
 		f->wr_close(st);
@@ -379,8 +464,26 @@ out:
 	return rc;
 }
 
-char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
-                     struct rowd_error *err)
+int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
+                  const char *rows_jsonl, const char *options_json, bool commit,
+                  struct rowd_error *err)
+{
+	struct rows_in src = { .jsonl = rows_jsonl };
+
+	return write_file(f, dir, name, &src, options_json, commit, err);
+}
+
+int fmt_write_raw_packed(const struct format_ops *f, const char *dir, const char *name,
+                         const char *packed, size_t len, const char *options_json,
+                         bool *accepted, struct rowd_error *err)
+{
+	struct rows_in src = { .packed = packed, .packed_len = len, .accepted = accepted };
+
+	return write_file(f, dir, name, &src, options_json, true, err);
+}
+
+static char *tables_fd(const struct format_ops *f, const char *path, const char *options_json,
+                       bool by_obj, const msgpack_object *opts, struct rowd_error *err)
 {
 	struct rowd_limits lim;
 	struct fmt_args a = { 0 };
@@ -403,8 +506,11 @@ char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *o
 	mpbuf_init(&js);
 	msgpack_unpacked_init(&optup);
 	msgpack_unpacked_init(&up);
-	if (parse_options(options_json, &optup, &optraw, &a.options, err) < 0 ||
-	    input_open(&in, fd, &codec_none, NULL, lim.row_bytes, err) < 0)
+	if (by_obj)
+		a.options = opts;
+	else if (fmt_parse_options(options_json, &optup, &optraw, &a.options, err) < 0)
+		goto out;
+	if (input_open(&in, fd, &codec_none, NULL, lim.row_bytes, err) < 0)
 		goto out;
 	snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
 	a.fmt = f;
@@ -425,4 +531,16 @@ out:
 	msgpack_unpacked_destroy(&optup);
 	msgpack_unpacked_destroy(&up);
 	return res;
+}
+
+char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
+                     struct rowd_error *err)
+{
+	return tables_fd(f, path, options_json, false, NULL, err);
+}
+
+char *fmt_tables_raw_obj(const struct format_ops *f, const char *path,
+                         const msgpack_object *options, struct rowd_error *err)
+{
+	return tables_fd(f, path, NULL, true, options, err);
 }

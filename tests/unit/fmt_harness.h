@@ -55,6 +55,31 @@ int fmt_write_raw(const struct format_ops *f, const char *dir, const char *name,
  * err. */
 char *fmt_tables_raw(const struct format_ops *f, const char *path, const char *options_json,
                      struct rowd_error *err);
+/* fmt_read_raw and fmt_tables_raw with options as a msgpack object (NULL:
+ * none), for options JSON cannot spell (bin, ext, non-UTF-8 str). */
+struct fmt_result fmt_read_raw_obj(const struct format_ops *f, const char *path,
+                                   const msgpack_object *options, size_t batch);
+char *fmt_tables_raw_obj(const struct format_ops *f, const char *path,
+                         const msgpack_object *options, struct rowd_error *err);
+
+/* Rows given packed (concatenated msgpack objects, each handed to wr_row
+ * as the daemon's write op does). With accepted (one flag per row), a row
+ * refused with EINVAL or ELIMIT is marked false and the writer goes on, as
+ * after a refused write; without it the first refusal ends the write. */
+char *fmt_write_packed(const struct format_ops *f, const char *packed, size_t len,
+                       const char *options_json, bool *accepted, size_t *n,
+                       struct rowd_error *err);
+/* fmt_write_raw with packed rows, committed. */
+int fmt_write_raw_packed(const struct format_ops *f, const char *dir, const char *name,
+                         const char *packed, size_t len, const char *options_json,
+                         bool *accepted, struct rowd_error *err);
+
+/* Format options as a JSON object text (NULL = none) to the msgpack
+ * object *out points to (in up, over raw). */
+int fmt_parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *raw,
+                      const msgpack_object **out, struct rowd_error *err);
+/* A memfd holding data[0..n); aborts on failure. */
+int fmt_memfd(const void *data, size_t n);
 
 /* Reads a whole file (malloc'd, NUL-terminated; *n set). */
 char *fmt_slurp(const char *path, size_t *n);
