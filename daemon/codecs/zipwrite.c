@@ -339,8 +339,11 @@ static int zw_deflate(struct zipw *w, struct zipw_entry *e, const unsigned char 
 		w->z.next_out = w->buf + w->used;
 		w->z.avail_out = room;
 		rc = deflate(&w->z, finish && give == n ? Z_FINISH : Z_NO_FLUSH);
-		p += give - w->z.avail_in;
-		n -= give - w->z.avail_in;
+		/* p is NULL when finishing with nothing left: no arithmetic on it. */
+		if (give - w->z.avail_in) {
+			p += give - w->z.avail_in;
+			n -= give - w->z.avail_in;
+		}
 		w->used += room - w->z.avail_out;
 		e->csize += room - w->z.avail_out;
 		if (rc == Z_STREAM_END)
