@@ -102,11 +102,11 @@ static const char *utf16_guess(const unsigned char *p, size_t n)
 		even += p[i] == 0;
 		odd += p[i + 1] == 0;
 	}
-	if ((even + odd) * 10 < pairs)
-		return NULL;
-	if (even * 20 <= odd)
+	/* A stray NUL in UTF-8 text (a value holding one) is not UTF-16: ask
+	 * for a fifth of the characters, and a few of them. */
+	if (odd >= 4 && odd * 5 >= pairs && even * 20 <= odd)
 		return "utf-16le";
-	if (odd * 20 <= even)
+	if (even >= 4 && even * 5 >= pairs && odd * 20 <= even)
 		return "utf-16be";
 	return NULL;
 }

@@ -63,6 +63,9 @@ START_TEST(test_detect_names)
 	ck_assert_str_eq(charset_detect((const unsigned char *)"\xef\xbb\xbfx,y\n", 7, false),
 	                 "utf-8-sig");
 	ck_assert_str_eq(charset_detect((const unsigned char *)"plain ascii\n", 12, false), "utf-8");
+	/* One NUL in a value (found by fuzz_roundtrip) keeps UTF-8 text UTF-8. */
+	ck_assert_str_eq(charset_detect((const unsigned char *)"a,b\n2,o\0\n\xc3\xa9,x\n", 15, false),
+	                 "utf-8");
 	/* A UTF-8 sequence cut by the end of a head is still UTF-8. */
 	ck_assert_str_eq(charset_detect((const unsigned char *)"caf\xc3", 4, true), "utf-8");
 	ck_assert_str_eq(charset_detect((const unsigned char *)"caf\xc3", 4, false), "windows-1252");
