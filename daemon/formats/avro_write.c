@@ -42,6 +42,12 @@
 #define BLOCK_BYTES (64 * 1024)
 #define PATH_MAX_LEN 200
 
+
+/* A schema field name against a str key ("" comes with a NULL pointer). */
+static bool same_name(const char *name, size_t len, const msgpack_object *key)
+{
+	return key->via.str.size == len && (len == 0 || memcmp(name, key->via.str.ptr, len) == 0);
+}
 static const char *const wr_known[] = { "codec", "level", "block_rows", NULL };
 static const char *const codec_choices[] = { "null", "deflate", "snappy", NULL };
 
@@ -233,13 +239,15 @@ static int record_from(struct avro_wr *w, struct wnode *n, const msgpack_object 
 			return row_err(w, err, "a key is %s, not a string", obj_kind(k));
 		if (!proto_utf8_valid(k->via.str.ptr, k->via.str.size))
 			return row_err(w, err, "a key is not valid UTF-8");
+		if (k->via.str.size == 0)
+			return row_err(w, err, "an empty key cannot name an Avro field");
 		for (uint32_t j = 0; j < i; j++)
-			if (n->name_lens[j] == k->via.str.size &&
-			    memcmp(n->names[j], k->via.str.ptr, k->via.str.size) == 0)
+			if (same_name(n->names[j], n->name_lens[j], k))
 				return row_err(w, err, "key \"%.*s\" appears twice",
 				               (int)(k->via.str.size > 60 ? 60 : k->via.str.size),
 				               k->via.str.ptr);
-		n->names[i] = strndup(k->via.str.ptr, k->via.str.size);
+		/* msgpack-c gives "" a NULL pointer: no strndup of NULL. */
+		n->names[i] = k->via.str.size ? strndup(k->via.str.ptr, k->via.str.size) : strdup("");
 		n->fields[i] = calloc(1, sizeof *n->fields[i]);
 		n->n = i + 1;
 		if (!n->names[i] || !n->fields[i])
@@ -293,8 +301,7 @@ static int encode_record(struct avro_wr *w, struct wnode *n, const msgpack_objec
 		for (uint32_t k = 0; k < size && !v; k++) {
 			const msgpack_object_kv *e = &kv[(i + k) % size];
 
-			if (e->key.type == MSGPACK_OBJECT_STR && e->key.via.str.size == n->name_lens[i] &&
-			    memcmp(e->key.via.str.ptr, n->names[i], n->name_lens[i]) == 0)
+			if (e->key.type == MSGPACK_OBJECT_STR && same_name(n->names[i], n->name_lens[i], &e->key))
 				v = &e->val;
 		}
 		saved = path_push(w, n->names[i], n->name_lens[i]);
@@ -318,8 +325,7 @@ static int encode_record(struct avro_wr *w, struct wnode *n, const msgpack_objec
 		if (key->type != MSGPACK_OBJECT_STR)
 			return row_err(w, err, "a key is %s, not a string", obj_kind(key));
 		for (i = 0; i < n->n; i++)
-			if (key->via.str.size == n->name_lens[i] &&
-			    memcmp(key->via.str.ptr, n->names[i], n->name_lens[i]) == 0)
+			if (same_name(n->names[i], n->name_lens[i], key))
 				break;
 		if (i == n->n)
 			return row_err(w, err, "key \"%.*s\" is not in the schema (made from the first row)",
