@@ -647,7 +647,8 @@ static int put_elem_head(const struct bs_wr *w, uint8_t t, const char *k, size_t
 {
 	struct mpbuf *b = &w->out->buf;
 
-	if (memchr(k, 0, klen))
+	/* An empty key comes with a NULL pointer from msgpack-c. */
+	if (klen && memchr(k, 0, klen))
 		return rowd_error_set(err, ROWD_EINVAL, "row %" PRIu64 ": key '%.60s' holds a NUL "
 		                      "byte, which BSON keys cannot", w->row, k);
 	if (!proto_utf8_valid(k, klen))
@@ -658,7 +659,8 @@ static int put_elem_head(const struct bs_wr *w, uint8_t t, const char *k, size_t
 	if (mpbuf_reserve(b, klen + 2) < 0)
 		return wr_nomem(w, err);
 	mp_put_u8(b, t);
-	memcpy(b->data + b->len, k, klen);
+	if (klen)
+		memcpy(b->data + b->len, k, klen);
 	b->len += klen;
 	mp_put_u8(b, 0);
 	return 0;

@@ -571,9 +571,13 @@ static size_t put_utf8(char *out, unsigned cp)
  * 4, so decoding in place never overtakes the reading. */
 void xlsx_unescape(struct mpbuf *buf, size_t from)
 {
-	char *p = buf->data + from, *end = buf->data + buf->len, *w;
+	char *p, *end, *w;
 
-	if (!buf->data || !memmem(p, (size_t)(end - p), "_x", 2))
+	if (!buf->data)       /* nothing read yet: no arithmetic on NULL */
+		return;
+	p = buf->data + from;
+	end = buf->data + buf->len;
+	if (!memmem(p, (size_t)(end - p), "_x", 2))
 		return;
 	for (w = p; p < end;) {
 		int u = escape_at(p, end), lo;

@@ -156,7 +156,8 @@ static uint32_t hash_bytes(const char *p, size_t n)
 
 static bool name_is(const struct xlsx_wr *w, uint32_t c, const char *p, size_t n)
 {
-	return w->name_off[c + 1] - w->name_off[c] == n && memcmp(w->names + w->name_off[c], p, n) == 0;
+	return w->name_off[c + 1] - w->name_off[c] == n &&
+	       (n == 0 || memcmp(w->names + w->name_off[c], p, n) == 0);
 }
 
 /* Column of name p, or -1. */
@@ -237,7 +238,8 @@ static int set_columns(struct xlsx_wr *w, const msgpack_object *const *strs, uin
 			return rowd_error_set(err, ROWD_EINVAL, "option 'fieldnames' names '%.*s' twice",
 			                      (int)(len > 64 ? 64 : len), p);
 		}
-		memcpy(w->names + at, p, len);
+		if (len)          /* "" has a NULL pointer */
+			memcpy(w->names + at, p, len);
 		at += len;
 		w->name_off[k + 1] = at;
 		for (h = hash_bytes(p, len) & mask; w->hash[h]; h = (h + 1) & mask)

@@ -160,6 +160,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-six \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-avro-empty-key \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-bson-empty-key \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-half-row \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-key-not-utf8 \
@@ -170,6 +171,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-key-not-utf8 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-keys \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-six \
