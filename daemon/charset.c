@@ -90,8 +90,10 @@ static long cyr_score(const unsigned char *p, size_t n, struct cyr_letter (*lett
 	return score;
 }
 
-/* UTF-16 without a BOM: text (Latin or not) has NULs in the high bytes
- * of ASCII characters, and nearly all of them on one side. */
+/* UTF-16 without a BOM: text has NULs in the high bytes of its ASCII
+ * characters (delimiters, digits, line ends), nearly all on one side, and
+ * no U+0000 at all. Stray NULs in UTF-8 text (values holding some) fail
+ * one of these: a third of the characters, a few of them, none paired. */
 static const char *utf16_guess(const unsigned char *p, size_t n)
 {
 	size_t even = 0, odd = 0, pairs = n / 2;
@@ -99,14 +101,14 @@ static const char *utf16_guess(const unsigned char *p, size_t n)
 	if (pairs < 2)
 		return NULL;
 	for (size_t i = 0; i + 1 < n; i += 2) {
+		if (p[i] == 0 && p[i + 1] == 0)
+			return NULL;
 		even += p[i] == 0;
 		odd += p[i + 1] == 0;
 	}
-	/* A stray NUL in UTF-8 text (a value holding one) is not UTF-16: ask
-	 * for a fifth of the characters, and a few of them. */
-	if (odd >= 4 && odd * 5 >= pairs && even * 20 <= odd)
+	if (odd >= 4 && odd * 10 >= pairs * 3 && even * 20 <= odd)
 		return "utf-16le";
-	if (even >= 4 && even * 5 >= pairs && odd * 20 <= even)
+	if (even >= 4 && even * 10 >= pairs * 3 && odd * 20 <= even)
 		return "utf-16be";
 	return NULL;
 }

@@ -18,7 +18,7 @@ char csv_sniff_delimiter(const char *head, size_t n)
 {
 	size_t count[4] = { 0 }, first[4] = { 0 };
 	bool same[4] = { true, true, true, true };
-	size_t lines = 0;
+	size_t lines = 0, line_len = 0;
 	bool inq = false;
 	char best = 0;
 	size_t best_count = 0;
@@ -32,18 +32,24 @@ char csv_sniff_delimiter(const char *head, size_t n)
 
 		if (c == '"') {
 			inq = !inq;
+			line_len++;
 		} else if (!inq && (c == '\n' || c == '\r')) {
 			if (c == '\r' && i + 1 < n && head[i + 1] == '\n')
 				i++;
+			/* Blank lines are skipped by the reader: they say nothing. */
+			if (line_len == 0)
+				continue;
 			for (int k = 0; k < 4; k++) {
 				if (lines == 0)
 					first[k] = count[k];
-				else if (count[k] != first[k] && (count[k] != 0 || i + 1 < n))
+				else if (count[k] != first[k])
 					same[k] = false;
 				count[k] = 0;
 			}
 			lines++;
+			line_len = 0;
 		} else if (!inq) {
+			line_len++;
 			for (int k = 0; k < 4; k++)
 				if (c == candidates[k])
 					count[k]++;

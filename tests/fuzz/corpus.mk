@@ -165,6 +165,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-half-row \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-nul-not-utf16 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-sniff-last-line \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-name-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-bin-not-utf8 \
