@@ -239,8 +239,9 @@ static int record_from(struct avro_wr *w, struct wnode *n, const msgpack_object 
 			return row_err(w, err, "a key is %s, not a string", obj_kind(k));
 		if (!proto_utf8_valid(k->via.str.ptr, k->via.str.size))
 			return row_err(w, err, "a key is not valid UTF-8");
-		if (k->via.str.size == 0)
-			return row_err(w, err, "an empty key cannot name an Avro field");
+		if (k->via.str.size == 0 || memchr(k->via.str.ptr, 0, k->via.str.size))
+			return row_err(w, err, "an empty key or one holding a NUL byte cannot name an "
+			               "Avro field");
 		for (uint32_t j = 0; j < i; j++)
 			if (same_name(n->names[j], n->name_lens[j], k))
 				return row_err(w, err, "key \"%.*s\" appears twice",

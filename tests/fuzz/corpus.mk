@@ -160,6 +160,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/psv-six \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-avro-empty-key \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-avro-nul-key \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-bson-empty-key \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-half-row \
