@@ -53,6 +53,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_proto/op-write \
 	tests/fuzz/corpus/fuzz_proto/op-write_bulk \
 	tests/fuzz/corpus/fuzz_proto/pipelined \
+	tests/fuzz/corpus/fuzz_proto/regress-json-key-escaping-blowup \
 	tests/fuzz/corpus/fuzz_read/avro-2cols6rows.avro \
 	tests/fuzz/corpus/fuzz_read/bson-2cols6rows_flat.bson \
 	tests/fuzz/corpus/fuzz_read/csv-2cols6rows.csv \
@@ -174,6 +175,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-keys \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-string-row \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-six \

@@ -167,17 +167,14 @@ static bool same_in_schema(const msgpack_object *w, const msgpack_object *b)
 	return msgpack_object_equal(*w, *b);
 }
 
-/* A row whose every value is nil or "": nothing shows in a sheet. */
+/* A row whose every value is nil: no cell is written for it. */
 static bool blank_row(const msgpack_object *row)
 {
 	if (row->type != MSGPACK_OBJECT_MAP)
 		return false;
-	for (uint32_t i = 0; i < row->via.map.size; i++) {
-		const msgpack_object *v = &row->via.map.ptr[i].val;
-
-		if (v->type != MSGPACK_OBJECT_NIL && !(v->type == MSGPACK_OBJECT_STR && v->via.str.size == 0))
+	for (uint32_t i = 0; i < row->via.map.size; i++)
+		if (row->via.map.ptr[i].val.type != MSGPACK_OBJECT_NIL)
 			return false;
-	}
 	return true;
 }
 

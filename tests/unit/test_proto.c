@@ -1338,6 +1338,48 @@ START_TEST(test_nomem)
 }
 END_TEST
 
+/* Maps used as keys of maps used as keys...: each level's JSON text is
+ * escaped again as the key, doubling it; a few hundred bytes once made
+ * gigabytes (found by fuzz_proto). Such a key's text is bounded. */
+START_TEST(test_msgpack_to_json_nested_keys)
+{
+	struct rowd_error err;
+	struct mpbuf in, out;
+	msgpack_unpacked up;
+	size_t off = 0;
+
+	mpbuf_init(&in);
+	mpbuf_init(&out);
+	for (int i = 0; i < 25; i++)
+		ck_assert_int_eq(mpbuf_append(&in, "\x81", 1), 0);
+	ck_assert_int_eq(mpbuf_append(&in, "\xa1" "a", 2), 0);
+	for (int i = 0; i < 25; i++)
+		ck_assert_int_eq(mpbuf_append(&in, "\xc0", 1), 0);
+	rowd_error_clear(&err);
+	ck_assert_int_eq(proto_msgpack_to_json(in.data, in.len, &out, &err), -1);
+	ck_assert_int_eq(err.code, ROWD_EFORMAT);
+	ck_assert_msg(strstr(err.message, "4096 bytes"), "%s", err.message);
+	ck_assert_uint_eq(out.len, 0);
+	msgpack_unpacked_init(&up);
+	ck_assert(msgpack_unpack_next(&up, in.data, in.len, &off) == MSGPACK_UNPACK_SUCCESS);
+	ck_assert_int_eq(proto_object_to_json(&up.data, &out), -1);
+	msgpack_unpacked_destroy(&up);
+	/* A few levels stay printable. */
+	mpbuf_free(&in);
+	mpbuf_init(&in);
+	ck_assert_int_eq(mpbuf_append(&in, "\x81\x81\xa1" "a\xc0\xc0", 6), 0);
+	ck_assert_int_eq(proto_msgpack_to_json(in.data, in.len, &out, &err), 0);
+	{
+		static const char want[] = "{\"{\\\"a\\\":null}\":null}\n";
+
+		ck_assert_msg(out.len == sizeof want - 1 && memcmp(out.data, want, out.len) == 0,
+		              "%.*s", (int)out.len, out.data);
+	}
+	mpbuf_free(&in);
+	mpbuf_free(&out);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -1353,7 +1395,7 @@ static Suite *proto_suite(void)
 		{ "answer", { test_answer_begin, test_answer_error } },
 		{ "json", { test_json_roundtrip, test_json_canonical_headers, test_json_errors,
 		            test_json_limits, test_json_suite, test_msgpack_to_json_escaping,
-		            test_msgpack_to_json_errors } },
+		            test_msgpack_to_json_errors, test_msgpack_to_json_nested_keys } },
 		{ "text", { test_text_commands, test_text_errors, test_text_help } },
 		{ "nomem", { test_nomem } },
 	};
