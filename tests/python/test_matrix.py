@@ -128,6 +128,8 @@ def test_round_trip_every_format_and_codec(sock: str, root: Path, server: dict[s
             assert (source.format, source.codec) == (fmt, codec), name
             got = [r async for r in source]
             assert await source.atotals() == len(rows)
+            await source.areset()  # reset works through every codec
+            assert await source.aread() == got[0], name
         assert len(got) == len(rows), name
         for want, row in zip(rows, got):
             if fmt in ("jsonl", "json", "msgpack", "bson", "avro"):
