@@ -90,6 +90,8 @@ int xlsx_put_text(struct mpbuf *b, const char *p, size_t n, bool attr)
 	const unsigned char *s = (const unsigned char *)p;
 	size_t run = 0, i = 0;
 
+	if (n == 0)          /* "" comes with a NULL pointer */
+		return 0;
 	while (i < n) {
 		char esc[8];
 		size_t skip;

@@ -176,6 +176,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-keys \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-string-row \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-xlsx-empty-text \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-msgpack \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-nested \
 	tests/fuzz/corpus/fuzz_roundtrip/sqlite-six \
