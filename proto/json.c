@@ -512,7 +512,9 @@ static int obj_json(const msgpack_object *o, struct mpbuf *out, unsigned depth);
 /* JSON keys are strings: any other key is printed as JSON and that text
  * becomes the key. Escaping that text again at every level of keys inside
  * keys would double it each time (a few hundred bytes of msgpack made
- * gigabytes; found by fuzz_proto), so such a key's text is bounded. */
+ * gigabytes; found by fuzz_proto), so such a key keeps only the first
+ * JSON_KEY_MAX bytes of its text: no one reads a longer name, and the
+ * output stays valid (a cut UTF-8 sequence prints as U+FFFD). */
 #define JSON_KEY_MAX 4096
 
 static int obj_key(const msgpack_object *k, struct mpbuf *out, unsigned depth)
@@ -526,8 +528,8 @@ static int obj_key(const msgpack_object *k, struct mpbuf *out, unsigned depth)
 		return put_str(out, k->via.bin.ptr, k->via.bin.size);
 	mpbuf_init(&tmp);
 	r = obj_json(k, &tmp, depth);
-	if (r == 0 && tmp.len > JSON_KEY_MAX)
-		r = -1;
+	if (tmp.len > JSON_KEY_MAX)
+		tmp.len = JSON_KEY_MAX;
 	if (r == 0)
 		r = put_str(out, tmp.data, tmp.len);
 	mpbuf_free(&tmp);
@@ -685,9 +687,8 @@ static int raw_key(struct cur *c, struct mpbuf *out, unsigned depth)
 		return raw_value(c, out, depth);
 	mpbuf_init(&tmp);
 	r = raw_value(c, &tmp, depth);
-	if (r == 0 && tmp.len > JSON_KEY_MAX)
-		r = cur_fail(c, ROWD_EFORMAT, "a map key that is not a string prints to more than "
-		                              "4096 bytes of JSON");
+	if (tmp.len > JSON_KEY_MAX)      /* see obj_key */
+		tmp.len = JSON_KEY_MAX;
 	if (r == 0 && put_str(out, tmp.data, tmp.len) < 0)
 		r = nomem(c);
 	mpbuf_free(&tmp);

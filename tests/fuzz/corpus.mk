@@ -170,6 +170,7 @@ FUZZ_CORPUS = \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-csv-sniff-last-line \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-empty-key-null \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-fwf-name-not-utf8 \
+	tests/fuzz/corpus/fuzz_roundtrip/regress-json-container-key-cut \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-bin-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-ltsv-key-not-utf8 \
 	tests/fuzz/corpus/fuzz_roundtrip/regress-sqlite-empty-key-null \

@@ -1556,7 +1556,7 @@ static void check_zip_members(int ci)
 	static const char *const names[] = { "a.csv", "dir/b.jsonl", "c.txt" };
 	const struct codec_ops *c = codec_of(ci);
 	struct buf data[3], f, lib, text;
-	char name[128], many[40][16];
+	char name[128], many[40][24];
 	const char *many_names[40];
 	struct buf many_data[40];
 	struct result r;

@@ -1340,7 +1340,7 @@ END_TEST
 
 /* Maps used as keys of maps used as keys...: each level's JSON text is
  * escaped again as the key, doubling it; a few hundred bytes once made
- * gigabytes (found by fuzz_proto). Such a key's text is bounded. */
+ * gigabytes (found by fuzz_proto). Such a key's text is cut at 4 KiB. */
 START_TEST(test_msgpack_to_json_nested_keys)
 {
 	struct rowd_error err;
@@ -1356,13 +1356,14 @@ START_TEST(test_msgpack_to_json_nested_keys)
 	for (int i = 0; i < 25; i++)
 		ck_assert_int_eq(mpbuf_append(&in, "\xc0", 1), 0);
 	rowd_error_clear(&err);
-	ck_assert_int_eq(proto_msgpack_to_json(in.data, in.len, &out, &err), -1);
-	ck_assert_int_eq(err.code, ROWD_EFORMAT);
-	ck_assert_msg(strstr(err.message, "4096 bytes"), "%s", err.message);
-	ck_assert_uint_eq(out.len, 0);
+	ck_assert_int_eq(proto_msgpack_to_json(in.data, in.len, &out, &err), 0);
+	ck_assert_uint_lt(out.len, 3 * 4096);
+	out.len = 0;
 	msgpack_unpacked_init(&up);
 	ck_assert(msgpack_unpack_next(&up, in.data, in.len, &off) == MSGPACK_UNPACK_SUCCESS);
-	ck_assert_int_eq(proto_object_to_json(&up.data, &out), -1);
+	ck_assert_int_eq(proto_object_to_json(&up.data, &out), 0);
+	ck_assert_uint_lt(out.len, 3 * 4096);
+	out.len = 0;
 	msgpack_unpacked_destroy(&up);
 	/* A few levels stay printable. */
 	mpbuf_free(&in);
