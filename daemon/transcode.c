@@ -62,7 +62,8 @@ int input_set_encoding(struct input *in, const char *encoding, struct rowd_error
 	}
 	strcpy(tc->name, encoding);
 	/* What the reader has peeked at is still in the file's encoding. */
-	memcpy(tc->stage, input_ptr(in), have);
+	if (have)              /* nothing read yet: in->buf may be NULL */
+		memcpy(tc->stage, input_ptr(in), have);
 	tc->end = have;
 	tc->eof = in->eof;
 	in->start = in->end = 0;

@@ -218,7 +218,9 @@ size_t avro_fmt_timestamp(int64_t t, int digits, bool utc, char *buf, size_t cap
 	if (n + 1 >= cap)
 		return n;
 	buf[n++] = 'T';
-	n += avro_fmt_time(t - days * per_day, digits, buf + n, cap - n);
+	/* The remainder, not t - days * per_day: near INT64_MIN that product
+	 * overflows (UBSan). */
+	n += avro_fmt_time(t % per_day + (t % per_day < 0 ? per_day : 0), digits, buf + n, cap - n);
 	if (utc && n + 1 < cap) {
 		buf[n++] = 'Z';
 		buf[n] = 0;
