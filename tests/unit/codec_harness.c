@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "codec_harness.h"
+#include "input.h"
 
 void buf_add(struct buf *b, const void *p, size_t n)
 {
@@ -108,4 +109,76 @@ struct buf gen_text(size_t n, uint32_t seed)
 		buf_add(&b, line, (size_t)len < n - b.n ? (size_t)len : n - b.n);
 	}
 	return b;
+}
+
+void result_free(struct result *r)
+{
+	buf_free(&r->out);
+}
+
+/* Reads everything through rd_read with a buffer of step bytes; checks
+ * that the end, once reported, stays the end, and that an ECODEC stays. */
+struct result read_direct(const struct codec_ops *c, const void *p, size_t n,
+                                 size_t step)
+{
+	struct result r = { 0 };
+	struct rawin in = { .fd = memfd_of(p, n), .pos = 0, .size = n };
+	unsigned char *tmp = malloc(step);
+	void *st = NULL;
+
+	ck_assert_ptr_nonnull(tmp);
+	rowd_error_clear(&r.err);
+	r.rc = c->rd_open(&in, NULL, &st, &r.err);
+	while (r.rc == 0) {
+		ssize_t got = c->rd_read(st, tmp, step, &r.err);
+
+		if (got < 0) {
+			struct rowd_error again;
+
+			rowd_error_clear(&again);
+			if (r.err.code == ROWD_ECODEC) {
+				ck_assert_int_eq(c->rd_read(st, tmp, step, &again), -1);
+				ck_assert_int_eq(again.code, ROWD_ECODEC);
+			}
+			r.rc = -1;
+			break;
+		}
+		if (got == 0) {
+			ck_assert_int_eq(c->rd_read(st, tmp, step, &r.err), 0);
+			break;
+		}
+		ck_assert_uint_le((size_t)got, step);
+		buf_add(&r.out, tmp, (size_t)got);
+	}
+	if (st)
+		c->rd_close(st);
+	close(in.fd);
+	free(tmp);
+	return r;
+}
+
+/* Reads everything through input.h, as a format does. */
+struct result read_input(const struct codec_ops *c, const void *p, size_t n)
+{
+	struct result r = { 0 };
+	struct input in;
+	int fd = memfd_of(p, n);
+
+	rowd_error_clear(&r.err);
+	r.rc = input_open(&in, fd, c, NULL, 1 << 20, &r.err);
+	while (r.rc == 0) {
+		ssize_t got = input_fill(&in, &r.err);
+
+		if (got < 0) {
+			r.rc = -1;
+			break;
+		}
+		buf_add(&r.out, input_ptr(&in), input_avail(&in));
+		input_consume(&in, input_avail(&in));
+		if (got == 0)
+			break;
+	}
+	input_close(&in);
+	close(fd);
+	return r;
 }

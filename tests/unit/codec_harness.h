@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
+#include "rowd_proto.h"
+
 struct buf {
 	unsigned char *p;
 	size_t n, cap;
@@ -21,5 +24,19 @@ struct buf fd_contents(int fd);
 struct buf slurp(const char *path);
 /* Deterministic CSV-like text: compressible, but not trivially. */
 struct buf gen_text(size_t n, uint32_t seed);
+
+/* What a codec read produced: rc 0 (to the end) or -1 with err. */
+struct result {
+	int rc;
+	struct rowd_error err;
+	struct buf out;
+};
+
+void result_free(struct result *r);
+/* Everything through rd_read with step-byte reads; checks that the end,
+ * once reported, stays the end and that an ECODEC stays. */
+struct result read_direct(const struct codec_ops *c, const void *p, size_t n, size_t step);
+/* Everything through input.h, as a format reads. */
+struct result read_input(const struct codec_ops *c, const void *p, size_t n);
 
 #endif

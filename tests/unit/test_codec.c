@@ -92,80 +92,6 @@ static void use_impl(int i)
 		ck_assert_int_eq(unsetenv("ROWD_GZIP_ZLIB"), 0);
 }
 
-struct result {
-	int rc;
-	struct rowd_error err;
-	struct buf out;
-};
-
-/* Reads everything through rd_read with a buffer of step bytes; checks
- * that the end, once reported, stays the end. */
-static struct result read_direct(const struct codec_ops *c, const void *p, size_t n,
-                                 size_t step)
-{
-	struct result r = { 0 };
-	struct rawin in = { .fd = memfd_of(p, n), .pos = 0, .size = n };
-	unsigned char *tmp = malloc(step);
-	void *st = NULL;
-
-	ck_assert_ptr_nonnull(tmp);
-	rowd_error_clear(&r.err);
-	r.rc = c->rd_open(&in, NULL, &st, &r.err);
-	while (r.rc == 0) {
-		ssize_t got = c->rd_read(st, tmp, step, &r.err);
-
-		if (got < 0) {
-			struct rowd_error again;
-
-			/* Bad data stays bad: no later read may succeed. */
-			rowd_error_clear(&again);
-			if (r.err.code == ROWD_ECODEC) {
-				ck_assert_int_eq(c->rd_read(st, tmp, step, &again), -1);
-				ck_assert_int_eq(again.code, ROWD_ECODEC);
-			}
-			r.rc = -1;
-			break;
-		}
-		if (got == 0) {
-			ck_assert_int_eq(c->rd_read(st, tmp, step, &r.err), 0);
-			break;
-		}
-		ck_assert_uint_le((size_t)got, step);
-		buf_add(&r.out, tmp, (size_t)got);
-	}
-	if (st)
-		c->rd_close(st);
-	close(in.fd);
-	free(tmp);
-	return r;
-}
-
-/* Reads everything through input.h, as a format does. */
-static struct result read_input(const struct codec_ops *c, const void *p, size_t n)
-{
-	struct result r = { 0 };
-	struct input in;
-	int fd = memfd_of(p, n);
-
-	rowd_error_clear(&r.err);
-	r.rc = input_open(&in, fd, c, NULL, 1 << 20, &r.err);
-	while (r.rc == 0) {
-		ssize_t got = input_fill(&in, &r.err);
-
-		if (got < 0) {
-			r.rc = -1;
-			break;
-		}
-		buf_add(&r.out, input_ptr(&in), input_avail(&in));
-		input_consume(&in, input_avail(&in));
-		if (got == 0)
-			break;
-	}
-	input_close(&in);
-	close(fd);
-	return r;
-}
-
 /* Writes data through output.h at a level (-1: no codec_options). */
 static struct buf write_output(const struct codec_ops *c, const void *p, size_t n, int level)
 {
@@ -201,11 +127,6 @@ static struct buf write_output(const struct codec_ops *c, const void *p, size_t 
 	b = fd_contents(fd);
 	close(fd);
 	return b;
-}
-
-static void result_free(struct result *r)
-{
-	buf_free(&r->out);
 }
 
 /* gz must read as want through every inflater, via input.h and via
