@@ -544,3 +544,36 @@ char *fmt_tables_raw_obj(const struct format_ops *f, const char *path,
 {
 	return tables_fd(f, path, NULL, true, options, err);
 }
+
+/* ---- fmt_codec_trickle ----------------------------------------------------- */
+
+struct trickle { struct rawin *in; unsigned n; };
+
+static int trickle_open(struct rawin *in, const msgpack_object *o, void **st,
+                        struct rowd_error *err)
+{
+	struct trickle *t = calloc(1, sizeof *t);
+
+	(void)o;
+	if (!t)
+		return rowd_error_set(err, ROWD_ENOMEM, "harness: out of memory");
+	t->in = in;
+	*st = t;
+	return 0;
+}
+
+static ssize_t trickle_read(void *st, void *buf, size_t n, struct rowd_error *err)
+{
+	struct trickle *t = st;
+	size_t k = 1 + t->n++ % 7;
+
+	return rawin_read(t->in, buf, n < k ? n : k, err);
+}
+
+const struct codec_ops fmt_codec_trickle = {
+	.name = "trickle",
+	.extensions = (const char *const[]){ NULL },
+	.rd_open = trickle_open,
+	.rd_read = trickle_read,
+	.rd_close = free,
+};

@@ -81,6 +81,10 @@ int fmt_parse_options(const char *json, msgpack_unpacked *up, struct mpbuf *raw,
 /* A memfd holding data[0..n); aborts on failure. */
 int fmt_memfd(const void *data, size_t n);
 
+/* A codec that hands out 1..7 bytes per read: every record, line or
+ * document then straddles window ends, which exercises resumed scans. */
+extern const struct codec_ops fmt_codec_trickle;
+
 /* Reads a whole file (malloc'd, NUL-terminated; *n set). */
 char *fmt_slurp(const char *path, size_t *n);
 

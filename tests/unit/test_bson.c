@@ -98,38 +98,6 @@ static struct bb *bb_new(void)
 
 /* ---- a read driver ------------------------------------------------------- */
 
-/* A codec that hands out 1..7 bytes per read: every document straddles
- * window ends, which exercises the resumed length and body waits. */
-struct trickle { struct rawin *in; unsigned n; };
-
-static int trickle_open(struct rawin *in, const msgpack_object *o, void **st,
-                        struct rowd_error *err)
-{
-	struct trickle *t = calloc(1, sizeof *t);
-
-	(void)o;
-	(void)err;
-	MUST(t);
-	t->in = in;
-	*st = t;
-	return 0;
-}
-
-static ssize_t trickle_read(void *st, void *buf, size_t n, struct rowd_error *err)
-{
-	struct trickle *t = st;
-	size_t k = 1 + t->n++ % 7;
-
-	return rawin_read(t->in, buf, n < k ? n : k, err);
-}
-
-static const struct codec_ops codec_trickle = {
-	.name = "trickle",
-	.extensions = (const char *const[]){ NULL },
-	.rd_open = trickle_open,
-	.rd_read = trickle_read,
-	.rd_close = free,
-};
 
 struct rd {
 	int rc;
@@ -653,7 +621,7 @@ START_TEST(test_bson_batches)
 	MUST(file);
 	for (size_t i = 0; i < 4; i++) {
 		struct rd r = i < 3 ? run(file, n, NULL, batches[i], NULL, NULL)
-		                    : run(file, n, NULL, 3, NULL, &codec_trickle);
+		                    : run(file, n, NULL, 3, NULL, &fmt_codec_trickle);
 
 		expect_rows_at(&r, SIX_ROWS, i < 3 ? "batches" : "trickle");
 		ck_assert_uint_eq(r.nrows, 6);
@@ -685,7 +653,7 @@ START_TEST(test_bson_truncated)
 	memcpy(two, one, 12);
 	memcpy(two + 12, one, 12);
 	for (size_t cut = 13; cut < 24; cut++) {
-		r = run(two, cut, NULL, 1000, NULL, &codec_trickle);
+		r = run(two, cut, NULL, 1000, NULL, &fmt_codec_trickle);
 		expect_err(&r, ROWD_EFORMAT, "truncated BSON at offset 12", 2, 12);
 		MUST(r.nrows == 1);
 		rd_free(&r);
@@ -955,7 +923,7 @@ START_TEST(test_bson_skip)
 	memcpy(buf + 12, bad, 12);
 	memcpy(buf + 24, good, 12);
 	buf[24 + 7] = 2;
-	r = run(buf, 36, "{\"on_error\":\"skip\"}", 1, NULL, &codec_trickle);
+	r = run(buf, 36, "{\"on_error\":\"skip\"}", 1, NULL, &fmt_codec_trickle);
 	expect_rows(&r, "{\"a\":1}\n{\"a\":2}\n");
 	ck_assert_uint_eq(r.skipped, 1);
 	ck_assert_uint_eq(r.nrows, 2);
@@ -1136,7 +1104,7 @@ START_TEST(test_bson_roundtrip)
 	expect_rows(&r, rows);
 	ck_assert_uint_eq(r.nrows, 3);
 	rd_free(&r);
-	r = run(out, n, NULL, 1, NULL, &codec_trickle);
+	r = run(out, n, NULL, 1, NULL, &fmt_codec_trickle);
 	expect_rows(&r, rows);
 	rd_free(&r);
 	free(out);

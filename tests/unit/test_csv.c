@@ -127,38 +127,7 @@ static void expect_write_fail(const struct format_ops *f, const char *rows, cons
 	ck_assert_msg(strstr(err.message, msg), "message '%s' lacks '%s'", err.message, msg);
 }
 
-/* A codec that hands out 1..7 bytes per read: every record then straddles
- * window ends, which exercises the resumable scan. */
 extern const struct codec_ops codec_none;
-
-struct trickle { struct rawin *in; unsigned n; };
-
-static int trickle_open(struct rawin *in, const msgpack_object *o, void **st,
-                        struct rowd_error *err)
-{
-	struct trickle *t = calloc(1, sizeof *t);
-
-	ck_assert_ptr_nonnull(t);
-	t->in = in;
-	*st = t;
-	return 0;
-}
-
-static ssize_t trickle_read(void *st, void *buf, size_t n, struct rowd_error *err)
-{
-	struct trickle *t = st;
-	size_t k = 1 + t->n++ % 7;
-
-	return rawin_read(t->in, buf, n < k ? n : k, err);
-}
-
-static const struct codec_ops codec_trickle = {
-	.name = "trickle",
-	.extensions = (const char *const[]){ NULL },
-	.rd_open = trickle_open,
-	.rd_read = trickle_read,
-	.rd_close = free,
-};
 
 static struct fmt_result read_trickle(const char *data, size_t n, const char *opts)
 {
@@ -168,7 +137,7 @@ static struct fmt_result read_trickle(const char *data, size_t n, const char *op
 
 	ck_assert(fd >= 0 && write(fd, data, n) == (ssize_t)n);
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	r = fmt_read_file(&format_csv, path, opts, &codec_trickle);
+	r = fmt_read_file(&format_csv, path, opts, &fmt_codec_trickle);
 	close(fd);
 	return r;
 }

@@ -43,38 +43,6 @@ struct rd {
 	char *columns;           /* rd_columns as JSON after open, or NULL */
 };
 
-/* A codec that hands out 1..7 bytes per read: every object and line then
- * straddles window ends, which exercises resumed scans. */
-struct trickle { struct rawin *in; unsigned n; };
-
-static int trickle_open(struct rawin *in, const msgpack_object *o, void **st,
-                        struct rowd_error *err)
-{
-	struct trickle *t = calloc(1, sizeof *t);
-
-	(void)o;
-	(void)err;
-	MUST(t);
-	t->in = in;
-	*st = t;
-	return 0;
-}
-
-static ssize_t trickle_read(void *st, void *buf, size_t n, struct rowd_error *err)
-{
-	struct trickle *t = st;
-	size_t k = 1 + t->n++ % 7;
-
-	return rawin_read(t->in, buf, n < k ? n : k, err);
-}
-
-static const struct codec_ops codec_trickle = {
-	.name = "trickle",
-	.extensions = (const char *const[]){ NULL },
-	.rd_open = trickle_open,
-	.rd_read = trickle_read,
-	.rd_close = free,
-};
 
 static char *packed_to_json(const char *p, size_t n)
 {
@@ -390,7 +358,7 @@ static void check_batches(const struct format_ops *f, const char *data, size_t n
 	ck_assert_uint_eq(ref.nrows, nrows);
 	for (size_t i = 0; i < 4; i++) {
 		struct rd r = i < 3 ? run(f, data, n, opts, batches[i], NULL, NULL)
-		                    : run(f, data, n, opts, 7, NULL, &codec_trickle);
+		                    : run(f, data, n, opts, 7, NULL, &fmt_codec_trickle);
 
 		ck_assert_msg(r.rc == 0, "case %zu: %s", i, r.err.message);
 		ck_assert(!r.over_max);
@@ -574,7 +542,7 @@ START_TEST(test_mp_truncated)
 	expect_fail_n(&format_msgpack, "\xde\x00", 2, NULL, ROWD_EFORMAT, "truncated msgpack at offset 0");
 	expect_read_fail(&format_msgpack, "\x82\xa1" "a\x01", NULL, ROWD_EFORMAT,
 	                 "truncated msgpack at offset 0");
-	r = run(&format_msgpack, data, sizeof data - 1, NULL, 1, NULL, &codec_trickle);
+	r = run(&format_msgpack, data, sizeof data - 1, NULL, 1, NULL, &fmt_codec_trickle);
 	expect_err(&r, ROWD_EFORMAT, "truncated msgpack at offset 7");
 	ck_assert_uint_eq(r.nrows, 1);
 	rd_free(&r);
